@@ -1,0 +1,304 @@
+"""Variational auto-encoder (Kingma & Welling, 2014) and its importance-weighted bound.
+
+Generative model p(z) = N(0, I), p(x|z) a likelihood head on a decoder network;
+recognition model q(z|x) = N(mu(x), diag sigma(x)^2), optionally pushed through a flow.
+
+    ELBO(x)   = E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))                  (k = 1)
+    IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x)        (k > 1)
+
+ELBO <= IWAE_k <= IWAE_{k+1} <= log p(x) (Burda et al., 2016). ``log_prob`` estimates
+log p(x) by importance sampling with q as the proposal (IWAE with many samples).
+
+References:
+    Kingma & Welling, Auto-Encoding Variational Bayes, ICLR 2014.
+    Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, ICLR 2016.
+    Rezende & Mohamed, Variational Inference with Normalizing Flows, ICML 2015.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfdgm import heads, nets, registry
+from tfdgm.base import PACKAGE, GenerativeModel
+
+tfd = tfp.distributions
+
+_HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real": "normal"}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VAE(GenerativeModel):
+    """Variational auto-encoder trained on the ELBO (or the IWAE bound when k > 1).
+
+    Args:
+        event_shape: shape of one data point, e.g. ``(64,)``.
+        latent_dim: dimension L of z.
+        likelihood: decoder head, ``"bernoulli"``, ``"categorical"`` or ``"normal"``.
+        num_categories: K for the categorical head.
+        encoder: a Keras layer mapping x to ``2 * latent_dim`` outputs (mu, raw sigma);
+            default an MLP (or a convolutional net when ``architecture="conv"``).
+        decoder: a Keras layer mapping z to the head's parameters
+            (``heads.num_params(likelihood, event_shape, K)`` outputs).
+        hidden_units: widths of the default MLP encoder (the decoder mirrors them).
+        architecture: ``"mlp"`` or ``"conv"`` (needs ``image_shape``).
+        image_shape: ``(H, W)`` or ``(H, W, C)`` of flattened image events, for ``"conv"``.
+        beta: weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+        num_importance_samples: k of the training bound; 1 trains the ELBO.
+        posterior_flow: optional Keras layer with a ``bijector()`` method returning a
+            ``tfb.Bijector`` on R^L: q(z|x) becomes that bijector applied to the Normal
+            (the KL is then estimated by Monte Carlo).
+        log_prob_samples: default number of importance samples of ``log_prob``.
+
+    >>> vae = VAE(event_shape=(4,), latent_dim=2, hidden_units=(8,), seed=0)
+    >>> vae.elbo(np.ones((3, 4), "float32")).shape
+    TensorShape([3])
+    """
+
+    metric_names = ("loss", "reconstruction", "kl")
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        latent_dim: int = 16,
+        likelihood: str = "bernoulli",
+        num_categories: int | None = None,
+        encoder: keras.layers.Layer | None = None,
+        decoder: keras.layers.Layer | None = None,
+        hidden_units: Sequence[int] = (256, 128),
+        architecture: str = "mlp",
+        image_shape: Sequence[int] | None = None,
+        beta: float = 1.0,
+        num_importance_samples: int = 1,
+        posterior_flow: keras.layers.Layer | None = None,
+        log_prob_samples: int = 1000,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        if likelihood not in heads.HEADS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {heads.HEADS}")
+        if architecture not in ("mlp", "conv"):
+            raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
+        if architecture == "conv" and image_shape is None:
+            raise ValueError("architecture='conv' needs image_shape=(H, W) or (H, W, C)")
+        if int(num_importance_samples) < 1:
+            raise ValueError(f"num_importance_samples must be >= 1, got {num_importance_samples}")
+        super().__init__(
+            event_shape,
+            support=heads.SUPPORT[likelihood],
+            num_categories=num_categories,
+            seed=seed,
+            **kwargs,
+        )
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.architecture = architecture
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self.beta = float(beta)
+        self.num_importance_samples = int(num_importance_samples)
+        self.log_prob_samples = int(log_prob_samples)
+        num_out = heads.num_params(likelihood, self.event_shape, num_categories)
+        if architecture == "conv":
+            channels = num_out // int(np.prod(self.image_shape[:2]))
+            encoder = encoder or nets.ConvEncoder(self.image_shape, 2 * self.latent_dim)
+            decoder = decoder or nets.ConvDecoder(self.image_shape, channels)
+        self.encoder = nets.deserialize(encoder) or nets.MLP(
+            self.hidden_units, 2 * self.latent_dim, name="encoder"
+        )
+        self.decoder = nets.deserialize(decoder) or nets.MLP(
+            self.hidden_units[::-1], num_out, name="decoder"
+        )
+        self.posterior_flow = nets.deserialize(posterior_flow)
+        self.build()
+
+    @classmethod
+    def for_dataset(cls, dataset, **hparams) -> VAE:
+        """A VAE whose head matches ``dataset.support`` (binary -> Bernoulli, ...)."""
+        if dataset.image_shape is not None and hparams.get("architecture") == "conv":
+            hparams.setdefault("image_shape", dataset.image_shape)
+        return cls(
+            event_shape=dataset.event_shape,
+            likelihood=_HEAD_FOR_SUPPORT[dataset.support],
+            num_categories=dataset.num_categories if dataset.support == "categorical" else None,
+            **hparams,
+        )
+
+    def _build(self):
+        x = tf.zeros([1, *self.event_shape])
+        self.encoder(x)
+        self.decoder(tf.zeros([1, self.latent_dim]))
+        if self.posterior_flow is not None:
+            self.posterior_flow.bijector().forward(tf.zeros([1, self.latent_dim]))
+
+    # ------------------------------------------------------------------ the model
+    def prior(self) -> tfd.Distribution:
+        """p(z) = N(0, I_L)."""
+        return tfd.Independent(tfd.Normal(tf.zeros([self.latent_dim]), 1.0), 1)
+
+    def encode(self, x) -> tfd.Distribution:
+        """q(z|x): diagonal Normal from the encoder, through the posterior flow if any."""
+        q = heads.normal(self.encoder(x), (self.latent_dim,))
+        if self.posterior_flow is not None:
+            q = tfd.TransformedDistribution(q, self.posterior_flow.bijector())
+        return q
+
+    def decode(self, z) -> tfd.Distribution:
+        """p(x|z) from the decoder and the likelihood head."""
+        return heads.get(self.likelihood, self.decoder(z), self.event_shape, self.num_categories)
+
+    def _log_weights(self, x, num_samples: int, seed):
+        """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q: shape [k, batch]."""
+        q = self.encode(x)
+        z = q.sample(num_samples, seed=seed)  # (k, batch, L)
+        log_likelihood = self.decode(z).log_prob(x)  # (k, batch)
+        return log_likelihood, self.prior().log_prob(z) - q.log_prob(z), q
+
+    def elbo(self, x, seed=None) -> tf.Tensor:
+        """Per-example ELBO E_q[log p(x|z)] - KL(q||p) (one-sample estimate), ``[batch]``."""
+        return self._bound(self._prepare(x), 1, seed)["elbo"]
+
+    def iwae(self, x, num_samples: int, seed=None) -> tf.Tensor:
+        """Per-example importance-weighted bound IWAE_k, ``[batch]``."""
+        return self._bound(self._prepare(x), int(num_samples), seed)["elbo"]
+
+    def _bound(self, x, k: int, seed=None, beta: float = 1.0) -> dict:
+        log_likelihood, log_ratio, q = self._log_weights(x, k, self._seed(seed))
+        if k == 1:
+            if self.posterior_flow is None:
+                kl = q.kl_divergence(self.prior())  # analytic KL of two Normals
+            else:
+                kl = -log_ratio[0]  # Monte-Carlo KL through the flow
+            reconstruction = log_likelihood[0]
+            return {"elbo": reconstruction - beta * kl, "reconstruction": reconstruction, "kl": kl}
+        log_w = log_likelihood + beta * log_ratio
+        bound = tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(float(k))
+        return {
+            "elbo": bound,
+            "reconstruction": tf.reduce_mean(log_likelihood, 0),
+            "kl": -tf.reduce_mean(log_ratio, 0),
+        }
+
+    def objective(self, x, training=False):
+        values = self._bound(x, self.num_importance_samples, beta=self.beta)
+        means = {k: tf.reduce_mean(v) for k, v in values.items()}
+        return {
+            "loss": -means["elbo"],
+            "reconstruction": means["reconstruction"],
+            "kl": means["kl"],
+        }
+
+    def _prepare(self, x) -> tf.Tensor:
+        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
+            x = self.validate(np.asarray(x))
+        return tf.convert_to_tensor(x, tf.float32)
+
+    # ------------------------------------------------------------------ contract
+    def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100):
+        """Importance-sampled log p(x) ~= log (1/S) sum_s p(x, z_s)/q(z_s|x), ``[batch]``.
+
+        ``num_samples`` S defaults to ``log_prob_samples``; samples are drawn ``chunk`` at a
+        time to bound memory. This is IWAE_S: a lower bound in expectation that tightens
+        to log p(x) as S grows.
+        """
+        x = self._prepare(x)
+        num_samples = int(num_samples or self.log_prob_samples)
+        seed = self._seed(seed)
+        total = None
+        for i, start in enumerate(range(0, num_samples, chunk)):
+            k = min(chunk, num_samples - start)
+            ll, ratio, _ = self._log_weights(
+                x, k, tf.random.experimental.stateless_fold_in(seed, i)
+            )
+            part = tf.reduce_logsumexp(ll + ratio, axis=0)
+            total = part if total is None else tf.reduce_logsumexp(tf.stack([total, part]), 0)
+        return total - tf.math.log(float(num_samples))
+
+    def sample(self, num_samples: int, seed=None) -> tf.Tensor:
+        """x ~ p(x|z), z ~ p(z): float32 ``[num_samples, *event_shape]``."""
+        seed_z, seed_x = tf.unstack(tf.random.experimental.stateless_split(self._seed(seed), 2))
+        z = self.prior().sample(num_samples, seed=seed_z)
+        return tf.cast(self.decode(z).sample(seed=seed_x), tf.float32)
+
+    def reconstruct(self, x) -> tf.Tensor:
+        """Mean of p(x | z = E_q[z]): the decoder's reconstruction of ``x``."""
+        return self.decode(self.encode(self._prepare(x)).mean()).mean()
+
+    def interpolate(self, x_start, x_end, steps: int = 8) -> tf.Tensor:
+        """Decoder means along the straight line between the posterior means of two inputs.
+
+        Returns ``[steps, *event_shape]`` (or ``[batch, steps, ...]`` for batches of pairs).
+        """
+        z0 = self.encode(self._prepare(np.atleast_2d(x_start))).mean()
+        z1 = self.encode(self._prepare(np.atleast_2d(x_end))).mean()
+        t = tf.reshape(tf.linspace(0.0, 1.0, steps), [steps, 1, 1])
+        z = (1.0 - t) * z0 + t * z1  # (steps, batch, L)
+        means = self.decode(z).mean()
+        means = tf.experimental.numpy.moveaxis(means, 0, 1)
+        return means[0] if np.ndim(x_start) == len(self.event_shape) else means
+
+    def export_endpoints(self):
+        spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
+        spec_z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+        endpoints = super().export_endpoints()
+        endpoints["log_prob"] = (
+            lambda x: self.log_prob(x, num_samples=min(self.log_prob_samples, 100), seed=(0, 0)),
+            [spec_x],
+        )
+        endpoints["encode"] = (
+            lambda x: {
+                "mean": self.encode(x).mean(),
+                "stddev": heads.normal(self.encoder(x), (self.latent_dim,)).stddev(),
+            },
+            [spec_x],
+        )
+        endpoints["decode"] = (lambda z: self.decode(z).mean(), [spec_z])
+        return endpoints
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "event_shape": self.event_shape,
+            "latent_dim": self.latent_dim,
+            "likelihood": self.likelihood,
+            "num_categories": self.num_categories if self.likelihood == "categorical" else None,
+            "encoder": nets.serialize(self.encoder),
+            "decoder": nets.serialize(self.decoder),
+            "hidden_units": self.hidden_units,
+            "architecture": self.architecture,
+            "image_shape": self.image_shape,
+            "beta": self.beta,
+            "num_importance_samples": self.num_importance_samples,
+            "posterior_flow": nets.serialize(self.posterior_flow),
+            "log_prob_samples": self.log_prob_samples,
+        }
+
+
+registry.register(
+    "vae",
+    VAE,
+    family="latent-variable",
+    datasets=(
+        "digits",
+        "digits-categorical",
+        "digits-continuous",
+        "mnist",
+        "fashion-mnist",
+        "moons",
+        "8gaussians",
+    ),
+    build=VAE.for_dataset,
+    defaults=dict(
+        epochs=60,
+        batch_size=64,
+        learning_rate=1e-3,
+        hparams=dict(latent_dim=8, hidden_units=(256, 128)),
+    ),
+    tiny=dict(latent_dim=2, hidden_units=(16,), log_prob_samples=50),
+    description="variational auto-encoder (ELBO / IWAE)",
+)
