@@ -173,3 +173,124 @@ def deserialize(config):
     if config is None or isinstance(config, keras.layers.Layer):
         return config
     return keras.saving.deserialize_keras_object(config)
+
+
+def made_degrees(order: Sequence[int], hidden_units: Sequence[int]) -> list[np.ndarray]:
+    """Degrees of a MADE (Germain et al., 2015): input ``order`` (a permutation of 1..D),
+    then each hidden unit k of each layer gets degree ``1 + k mod (D - 1)``.
+
+    Hidden unit with degree m sees inputs of degree <= m; output i sees hidden units of
+    degree < order_i, so output i depends only on inputs that come before it in ``order``.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    size = len(order)
+    degrees = [order]
+    for units in hidden_units:
+        degrees.append(1 + np.arange(units) % max(1, size - 1))
+    return degrees
+
+
+def made_masks(order: Sequence[int], hidden_units: Sequence[int]) -> list[np.ndarray]:
+    """Binary masks ``[in, out]`` of every layer of a MADE with input ``order``."""
+    degrees = made_degrees(order, hidden_units)
+    masks = [(d_in[:, None] <= d_out[None, :]) for d_in, d_out in zip(degrees[:-1], degrees[1:])]
+    masks.append(degrees[-1][:, None] < degrees[0][None, :])  # hidden -> output, strict
+    return [m.astype("float32") for m in masks]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMLP(keras.layers.Layer):
+    """MADE network: ``[..., D]`` -> ``[..., D, params_per_dim]`` autoregressive outputs.
+
+    Output ``[..., i, :]`` depends only on inputs ``x_j`` with ``order[j] < order[i]``
+    (order defaults to 1..D). Masks are non-trainable weights, so ``set_order`` can change
+    the ordering during training (order-agnostic training) and the masks are saved.
+
+    Args:
+        event_size: D.
+        hidden_units: widths of the masked hidden layers.
+        params_per_dim: outputs per dimension (K logits, or shift and log-scale).
+        order: permutation of 1..D, the autoregressive order.
+        activation: hidden activation.
+        output_init: ``"zeros"`` makes every conditional start at the same value.
+        context_dim: optional width of an unmasked conditioning input (``call(x, context)``).
+
+    >>> net = MaskedMLP(3, [8], 2)
+    >>> net(np.zeros((4, 3), "float32")).shape
+    TensorShape([4, 3, 2])
+    """
+
+    def __init__(
+        self,
+        event_size: int,
+        hidden_units: Sequence[int],
+        params_per_dim: int = 1,
+        order: Sequence[int] | None = None,
+        activation: str = "relu",
+        output_init: str = "glorot_uniform",
+        context_dim: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.event_size = int(event_size)
+        self.hidden_units = [int(u) for u in hidden_units]
+        self.params_per_dim = int(params_per_dim)
+        self.order = (
+            list(range(1, self.event_size + 1)) if order is None else [int(o) for o in order]
+        )
+        if sorted(self.order) != list(range(1, self.event_size + 1)):
+            raise ValueError(f"order must be a permutation of 1..{self.event_size}, got {order}")
+        self.activation = activation
+        self.output_init = output_init
+        self.context_dim = context_dim
+        self._act = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        widths = [self.event_size, *self.hidden_units, self.event_size * self.params_per_dim]
+        masks = made_masks(self.order, self.hidden_units)
+        masks[-1] = np.repeat(masks[-1], self.params_per_dim, axis=1)  # (i, p) -> i*P + p
+        self.kernels, self.biases, self.masks = [], [], []
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+            last = i == len(widths) - 2
+            init = self.output_init if last else "glorot_uniform"
+            self.kernels.append(self.add_weight((n_in, n_out), init, name=f"kernel_{i}"))
+            self.biases.append(self.add_weight((n_out,), "zeros", name=f"bias_{i}"))
+            self.masks.append(
+                self.add_weight((n_in, n_out), "zeros", trainable=False, name=f"mask_{i}")
+            )
+            self.masks[-1].assign(masks[i])
+        if self.context_dim:
+            self.context_kernel = self.add_weight(
+                (self.context_dim, widths[1]), "glorot_uniform", name="context_kernel"
+            )
+
+    def set_order(self, order: Sequence[int]):
+        """Rewire the masks for a new autoregressive ``order`` (a permutation of 1..D)."""
+        self.order = [int(o) for o in order]
+        masks = made_masks(self.order, self.hidden_units)
+        masks[-1] = np.repeat(masks[-1], self.params_per_dim, axis=1)
+        for variable, mask in zip(self.masks, masks):
+            variable.assign(mask)
+
+    def call(self, x, context=None):
+        h = x
+        for i, (kernel, bias, mask) in enumerate(zip(self.kernels, self.biases, self.masks)):
+            h = keras.ops.matmul(h, kernel * keras.ops.cast(mask, kernel.dtype)) + bias
+            if i == 0 and context is not None:
+                h = h + keras.ops.matmul(context, self.context_kernel)
+            if i < len(self.kernels) - 1:
+                h = self._act(h)
+        lead = keras.ops.shape(h)[:-1]
+        return keras.ops.reshape(h, tuple(lead) + (self.event_size, self.params_per_dim))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "event_size": self.event_size,
+            "hidden_units": self.hidden_units,
+            "params_per_dim": self.params_per_dim,
+            "order": self.order,
+            "activation": self.activation,
+            "output_init": self.output_init,
+            "context_dim": self.context_dim,
+        }
