@@ -1,0 +1,78 @@
+"""Shared fixtures: two logical CPUs (a real tf.distribute strategy), policy reset, and the
+registry of models that the contract tests run over."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpu = tf.config.list_physical_devices("CPU")[0]
+try:
+    tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+except RuntimeError:  # already initialized (doctests imported TF first): strategy tests skip
+    pass
+
+from tfdgm import data, registry  # noqa: E402
+
+MODEL_NAMES = registry.names()
+NUM_EXAMPLES = 64
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Every test starts and ends under the float32 policy with a fresh Keras session."""
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+    keras.backend.clear_session()
+
+
+_DATASETS = {}
+
+
+def tiny_dataset(entry) -> data.Dataset:
+    """The model's default dataset cut to NUM_EXAMPLES train and test examples."""
+    name = entry.datasets[0]
+    if name not in _DATASETS:
+        full = data.load(name)
+        _DATASETS[name] = data.Dataset(
+            name=full.name,
+            x_train=full.x_train[:NUM_EXAMPLES],
+            x_test=full.x_test[:NUM_EXAMPLES],
+            support=full.support,
+            num_categories=full.num_categories,
+            image_shape=full.image_shape,
+            description=full.description,
+        )
+    return _DATASETS[name]
+
+
+def make_tiny(name: str, seed: int = 0):
+    """(model, dataset) for the registered model ``name`` with its tiny hyperparameters,
+    compiled the way ``tfdgm train`` compiles it."""
+    entry = registry.get(name)
+    dataset = tiny_dataset(entry)
+    model = entry.build(dataset, seed=seed, **entry.tiny)
+    model.compile_default(learning_rate=1e-3)
+    return model, dataset
+
+
+def endpoint_inputs(signature, dataset, rng=None):
+    """Concrete inputs for an exported endpoint's float32/int32 input signature."""
+    rng = rng or np.random.default_rng(0)
+    values = []
+    for spec in signature:
+        if spec.name == "x":
+            values.append(dataset.x_test[:5])
+        elif spec.dtype == tf.int32 and spec.shape.rank == 0:
+            values.append(np.int32(5))
+        elif spec.dtype == tf.int32:
+            values.append(np.array([1, 2], np.int32))
+        else:
+            shape = [5 if d is None else d for d in spec.shape]
+            values.append(rng.standard_normal(shape).astype(spec.dtype.as_numpy_dtype))
+    return values
