@@ -349,7 +349,9 @@ class FlowLayer(keras.layers.Layer):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
         if kind == "realnvp" and int(dim) < 2:
             raise ValueError(f"a coupling flow needs dim >= 2, got {dim}")
         if inverse and kind != "maf":

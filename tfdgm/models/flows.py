@@ -35,8 +35,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfdgm import registry
 from tfdgm import data as _data
+from tfdgm import registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.bijectors import FlowLayer
 
