@@ -192,6 +192,8 @@ class GenerativeModel(keras.Model):
         """Keras ``fit``, after checking the inputs (and validation data) up front."""
         self._validate_input(x)
         self._validate_input(validation_data)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
