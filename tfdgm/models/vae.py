@@ -294,7 +294,7 @@ registry.register(
     ),
     build=VAE.for_dataset,
     defaults=dict(
-        epochs=60,
+        epochs=150,
         batch_size=64,
         learning_rate=1e-3,
         hparams=dict(latent_dim=8, hidden_units=(256, 128)),
