@@ -188,7 +188,7 @@ class ActNorm(keras.layers.Layer):
             (), "zeros", trainable=False, name="initialized", autocast=False
         )
 
-    def bijector(self, training: bool = False) -> tfb.Bijector:
+    def bijector(self) -> tfb.Bijector:
         loc = tf.convert_to_tensor(self.loc, tf.float32)
         log_scale = tf.convert_to_tensor(self.log_scale, tf.float32)
         return tfb.Chain([tfb.Shift(loc), tfb.Scale(log_scale=log_scale)], name="act_norm")
@@ -204,77 +204,16 @@ class ActNorm(keras.layers.Layer):
         return {**super().get_config(), "dim": self.dim}
 
 
-class _BatchNormBijector(tfb.Bijector):
-    """x = (z - beta) exp(-log_gamma) sqrt(v + eps) + m, the inverse of batch normalization.
-
-    Inverse (data -> latent) ``z = (x - m) / sqrt(v + eps) * exp(log_gamma) + beta`` with
-    ``(m, v)`` the batch moments when training (and the moving averages updated), the
-    moving averages otherwise. ILDJ ``sum_i log_gamma_i - 1/2 log(v_i + eps)``.
-    """
-
-    def __init__(self, layer: BatchNorm, training: bool):
-        self._layer = layer
-        self._training = bool(training)
-        super().__init__(forward_min_event_ndims=1, name="batch_norm", parameters={})
-
-    def _moments(self, x, update: bool):
-        layer = self._layer
-        if not self._training:
-            mean = tf.convert_to_tensor(layer.moving_mean, tf.float32)
-            var = tf.convert_to_tensor(layer.moving_variance, tf.float32)
-            return mean, var
-        axes = list(range(len(x.shape) - 1))
-        mean, var = tf.nn.moments(x, axes)
-        if update:
-            m = layer.momentum
-            layer.moving_mean.assign(m * layer.moving_mean + (1 - m) * tf.stop_gradient(mean))
-            layer.moving_variance.assign(
-                m * layer.moving_variance + (1 - m) * tf.stop_gradient(var)
-            )
-        return mean, var
-
-    def _params(self):
-        return (
-            tf.convert_to_tensor(self._layer.log_gamma, tf.float32),
-            tf.convert_to_tensor(self._layer.beta, tf.float32),
-        )
-
-    def _forward(self, z):
-        mean, var = self._moving()  # sampling always uses the moving averages
-        log_gamma, beta = self._params()
-        return (z - beta) * tf.exp(-log_gamma) * tf.sqrt(var + self._layer.epsilon) + mean
-
-    def _moving(self):
-        return (
-            tf.convert_to_tensor(self._layer.moving_mean, tf.float32),
-            tf.convert_to_tensor(self._layer.moving_variance, tf.float32),
-        )
-
-    def _inverse(self, x):
-        mean, var = self._moments(x, update=True)
-        log_gamma, beta = self._params()
-        return (x - mean) * tf.math.rsqrt(var + self._layer.epsilon) * tf.exp(log_gamma) + beta
-
-    def _inverse_log_det_jacobian(self, x):
-        _, var = self._moments(x, update=False)
-        log_gamma, _ = self._params()
-        ildj = tf.reduce_sum(log_gamma - 0.5 * tf.math.log(var + self._layer.epsilon), -1)
-        return ildj * tf.ones(tf.shape(x)[:-1])
-
-    def _forward_log_det_jacobian(self, z):
-        _, var = self._moving()
-        log_gamma, _ = self._params()
-        fldj = -tf.reduce_sum(log_gamma - 0.5 * tf.math.log(var + self._layer.epsilon), -1)
-        return fldj * tf.ones(tf.shape(z)[:-1])
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BatchNorm(keras.layers.Layer):
     """Batch normalization as a bijector (Dinh et al., 2017, Sec. 3.7).
 
-    Training uses the batch moments (so the batch's log-density depends on the batch, as in
-    the paper) and updates moving averages ``m <- momentum m + (1 - momentum) mean``;
-    evaluation and sampling use the moving averages, so the density then integrates to 1.
+    Inverse (data -> latent) ``z = (x - m) / sqrt(v + eps) * exp(log_gamma) + beta``, an
+    affine map built from ``tfb.Shift``/``tfb.Scale`` with log |det| =
+    ``sum_i log_gamma_i - 1/2 log(v_i + eps)``. ``(m, v)`` are the moments of the batch
+    arriving at this layer in training (:meth:`batch_bijector`, which also updates the
+    moving averages ``m <- momentum m + (1 - momentum) mean``), the moving averages
+    otherwise (:meth:`bijector`), so a trained flow's density integrates to 1.
     """
 
     def __init__(self, dim: int, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
@@ -285,6 +224,7 @@ class BatchNorm(keras.layers.Layer):
         w = dict(autocast=False)
         self.log_gamma = self.add_weight((self.dim,), "zeros", name="log_gamma", **w)
         self.beta = self.add_weight((self.dim,), "zeros", name="beta", **w)
+        # aggregation="mean": replicas of a tf.distribute strategy average their updates
         self.moving_mean = self.add_weight(
             (self.dim,), "zeros", trainable=False, aggregation="mean", name="moving_mean", **w
         )
@@ -292,8 +232,31 @@ class BatchNorm(keras.layers.Layer):
             (self.dim,), "ones", trainable=False, aggregation="mean", name="moving_variance", **w
         )
 
-    def bijector(self, training: bool = False) -> tfb.Bijector:
-        return _BatchNormBijector(self, training)
+    def bijector(self, moments=None) -> tfb.Bijector:
+        """x = (z - beta) exp(-log_gamma) sqrt(v + eps) + m with the moving (or given) moments."""
+        if moments is None:
+            moments = (self.moving_mean, self.moving_variance)
+        mean, var = (tf.convert_to_tensor(t, tf.float32) for t in moments)
+        log_gamma = tf.convert_to_tensor(self.log_gamma, tf.float32)
+        beta = tf.convert_to_tensor(self.beta, tf.float32)
+        return tfb.Chain(
+            [
+                tfb.Shift(mean),
+                tfb.Scale(tf.sqrt(var + self.epsilon)),
+                tfb.Scale(log_scale=-log_gamma),
+                tfb.Shift(-beta),
+            ],
+            name="batch_norm",
+        )
+
+    def batch_bijector(self, h) -> tfb.Bijector:
+        """The bijector with the moments of ``h`` [..., D] (training); updates the averages."""
+        h = tf.cast(h, tf.float32)
+        mean, var = tf.nn.moments(h, axes=list(range(len(h.shape) - 1)))
+        m = self.momentum
+        self.moving_mean.assign(m * self.moving_mean + (1 - m) * tf.stop_gradient(mean))
+        self.moving_variance.assign(m * self.moving_variance + (1 - m) * tf.stop_gradient(var))
+        return self.bijector((mean, var))
 
     def get_config(self):
         return {
@@ -388,9 +351,17 @@ class FlowLayer(keras.layers.Layer):
                 self.norms.append(BatchNorm(self.dim, name=f"batch_norm_{k}"))
         self.built = True
 
-    def _step(self, k: int, training: bool) -> list[tfb.Bijector]:
-        """Step k in data-to-latent order: [normalization], transform, [reversal]."""
-        step = [self.norms[k].bijector(training)] if self.norms else []
+    def _step(self, k: int, h=None) -> list[tfb.Bijector]:
+        """Step k in data-to-latent order: [normalization], transform, [reversal].
+
+        ``h``: the batch arriving at step k, whose moments a batch norm then uses.
+        """
+        step = []
+        if self.normalization == "batch":
+            norm = self.norms[k]
+            step.append(norm.bijector() if h is None else norm.batch_bijector(h))
+        elif self.normalization == "actnorm":
+            step.append(self.norms[k].bijector())
         net = self.transforms[k]
         if self.kind == "realnvp":
             step.append(affine_coupling(net, self.num_masked))
@@ -401,23 +372,30 @@ class FlowLayer(keras.layers.Layer):
             step.append(tfb.Permute(np.arange(self.dim)[::-1].astype("int32")))
         return step
 
-    def steps(self, training: bool = False) -> list[tfb.Bijector]:
-        """Every bijector, in data-to-latent order (the order ``inverse`` applies them)."""
-        return [b for k in range(self.num_layers) for b in self._step(k, training)]
-
-    def bijector(self, training: bool = False) -> tfb.Bijector:
+    def bijector(self, batch=None) -> tfb.Bijector:
         """f: latent -> data as a fresh ``tfb.Chain`` built from the current variables.
 
-        ``training=True`` makes batch normalization use (and update) batch moments.
+        ``batch``: in training, the data batch [batch, D] being fitted; batch-norm layers
+        then use the moments of the activations this batch produces at their input (and
+        update their moving averages). Without it they use the moving averages.
         """
         # tfb.Chain([b_1, ..., b_n]).inverse applies b_1^{-1} first: data-to-latent order.
-        return tfb.Chain(self.steps(training), name=f"{self.kind}_flow")
+        if batch is None or self.normalization != "batch":
+            steps = [b for k in range(self.num_layers) for b in self._step(k)]
+            return tfb.Chain(steps, name=f"{self.kind}_flow")
+        h, steps = tf.cast(batch, tf.float32), []
+        for k in range(self.num_layers):
+            step = self._step(k, h)
+            for b in step:
+                h = b.inverse(h)
+            steps.extend(step)
+        return tfb.Chain(steps, name=f"{self.kind}_flow")
 
-    def call(self, z, training=False):
+    def call(self, z):
         """f(z), the latent-to-data map."""
-        return self.bijector(training).forward(z)
+        return self.bijector().forward(z)
 
-    def initialize(self, x):
+    def initialize(self, x) -> int:
         """Data-dependent init of every act-norm (in data-to-latent order) from a batch ``x``.
 
         Returns the number of layers initialized (0 unless ``normalization="actnorm"`` and
@@ -428,7 +406,7 @@ class FlowLayer(keras.layers.Layer):
         h = tf.convert_to_tensor(np.asarray(x, np.float32).reshape(-1, self.dim))
         for k in range(self.num_layers):
             self.norms[k].initialize(h)
-            for step in self._step(k, training=False):
+            for step in self._step(k):
                 h = step.inverse(h)
         return self.num_layers
 

@@ -140,20 +140,32 @@ class NormalizingFlow(GenerativeModel):
         """p_Z = N(0, I_D)."""
         return tfd.Independent(tfd.Normal(tf.zeros([self.event_size]), 1.0), 1)
 
-    def bijector(self, training: bool = False) -> tfb.Bijector:
-        """f: z in R^D -> x, a fresh ``tfb.Chain``: the flow, then the pre-transform's inverse
-        (x = (sigmoid(y) - a) / (1 - 2a)), then a reshape to ``event_shape``."""
-        parts = [self.flow.bijector(training)]
+    def pre_transform(self) -> tfb.Bijector:
+        """y in R^D -> x: the inverse of the pre-transform, then a reshape to ``event_shape``.
+
+        With ``preprocess="logit"``, x = (sigmoid(y) - a) / (1 - 2a); else the identity.
+        """
+        parts = []
+        if self.event_shape != (self.event_size,):
+            parts.append(tfb.Reshape(self.event_shape, [self.event_size]))
         if self.preprocess == "logit":
             a = self.logit_alpha
-            parts = [tfb.Scale(1.0 / (1.0 - 2.0 * a)), tfb.Shift(-a), tfb.Sigmoid()] + parts
-        if self.event_shape != (self.event_size,):
-            parts = [tfb.Reshape(self.event_shape, [self.event_size])] + parts
+            parts += [tfb.Scale(1.0 / (1.0 - 2.0 * a)), tfb.Shift(-a), tfb.Sigmoid()]
         return tfb.Chain(parts)
 
-    def distribution(self, training: bool = False) -> tfd.Distribution:
-        """p_X = f_# p_Z as a ``tfd.TransformedDistribution``."""
-        return tfd.TransformedDistribution(self.base_distribution(), self.bijector(training))
+    def bijector(self, batch=None) -> tfb.Bijector:
+        """f: z in R^D -> x, a fresh ``tfb.Chain`` of the flow and the pre-transform.
+
+        ``batch``: the data batch being fitted (training); batch norms then use its moments.
+        """
+        pre = self.pre_transform()
+        if batch is not None:
+            batch = pre.inverse(tf.convert_to_tensor(batch, tf.float32))
+        return tfb.Chain([pre, self.flow.bijector(batch)])
+
+    def distribution(self, batch=None) -> tfd.Distribution:
+        """p_X = f_# p_Z as a ``tfd.TransformedDistribution`` (``batch``: see ``bijector``)."""
+        return tfd.TransformedDistribution(self.base_distribution(), self.bijector(batch))
 
     def forward(self, z) -> tf.Tensor:
         """x = f(z), ``[batch, *event_shape]``."""
@@ -164,7 +176,7 @@ class NormalizingFlow(GenerativeModel):
         return self.bijector().inverse(self._prepare(x))
 
     def objective(self, x, training=False):
-        log_prob = self.distribution(training).log_prob(x)
+        log_prob = self.distribution(batch=x if training else None).log_prob(x)
         return {"loss": -tf.reduce_mean(log_prob)}
 
     def _prepare(self, x) -> tf.Tensor:
