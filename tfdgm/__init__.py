@@ -2,18 +2,42 @@
 
 __version__ = "0.1.0"
 
-from tfdgm import data, heads, nets, registry
+from tfdgm import bijectors, data, divergences, heads, metrics, nets, plotting, registry
 from tfdgm.base import GenerativeModel, NoDensityError
 from tfdgm.export import export
-from tfdgm.models import VAE
+from tfdgm.models.autoregressive import MADE, MarkovAutoregressive, RNNAutoregressive
+from tfdgm.models.flows import MAF, RealNVP
+from tfdgm.models.gan import FGAN, GAN, WGANGP, MMDNetwork
+from tfdgm.models.helmholtz import HelmholtzMachine
+from tfdgm.models.histogram import FactorizedCategorical, Histogram
+from tfdgm.models.rbm import DBN, RBM
+from tfdgm.models.vae import VAE
 
 __all__ = [
-    "GenerativeModel",
-    "NoDensityError",
+    "DBN",
+    "FGAN",
+    "GAN",
+    "MADE",
+    "MAF",
+    "RBM",
     "VAE",
+    "WGANGP",
+    "FactorizedCategorical",
+    "GenerativeModel",
+    "HelmholtzMachine",
+    "Histogram",
+    "MMDNetwork",
+    "MarkovAutoregressive",
+    "NoDensityError",
+    "RNNAutoregressive",
+    "RealNVP",
+    "bijectors",
     "data",
+    "divergences",
     "export",
     "heads",
+    "metrics",
     "nets",
+    "plotting",
     "registry",
 ]

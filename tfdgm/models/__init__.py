@@ -8,7 +8,3 @@ import pkgutil
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
-
-from tfdgm.models.vae import VAE  # noqa: E402
-
-__all__ = ["VAE"]
