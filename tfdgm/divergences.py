@@ -312,7 +312,8 @@ def importance_sampling_marginal(
     Args:
         prior: p(z), batch shape ``[]``.
         likelihood_fn: z ``[S, batch, *latent]`` -> p(x|z) with batch shape ``[S, batch]``.
-        proposal: q(z|x) with batch shape ``[batch]``, or a callable x -> that distribution.
+        proposal: q(z|x) with batch shape ``[batch]`` (or ``[]``: one proposal for all x),
+            or a callable x -> that distribution.
         x: observations ``[batch, *event]``.
         num_samples: S.
         seed: int or int32[2].
@@ -327,8 +328,10 @@ def importance_sampling_marginal(
     x = tf.convert_to_tensor(x, tf.float32)
     q = proposal if isinstance(proposal, tfd.Distribution) else proposal(x)
 
+    shared = q.batch_shape.rank == 0  # one proposal for every x: draw per example anyway
+
     def draw(k, seed):
-        z = q.sample(k, seed=seed)  # (k, batch, *latent)
+        z = q.sample([k, tf.shape(x)[0]] if shared else k, seed=seed)  # (k, batch, *latent)
         log_lik = tf.cast(likelihood_fn(z).log_prob(x), tf.float32)
         return log_lik + tf.cast(prior.log_prob(z) - q.log_prob(z), tf.float32)
 

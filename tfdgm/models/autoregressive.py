@@ -30,6 +30,7 @@ References:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import keras
@@ -120,16 +121,29 @@ class AutoregressiveModel(GenerativeModel):
         return tf.reshape(tf.cast(levels, tf.float32), [-1, *self.event_shape])
 
     def sample(self, num_samples: int, seed=None):
-        """Ancestral sampling x_i ~ p(x_i | x_<i) in ``sampling_order``: D network passes."""
+        """Ancestral sampling x_i ~ p(x_i | x_<i), one dimension after the other.
+
+        A ``tf.while_loop`` over the D dimensions; called eagerly it runs as a compiled
+        ``tf.function`` (traced once per model and sampling order).
+        """
         seed = self._seed(seed)
+        if tf.executing_eagerly():
+            return _compiled_sampler(self)(tf.constant(num_samples, tf.int32), seed)
+        return self._sample(num_samples, seed)
+
+    def _sample(self, num_samples, seed) -> tf.Tensor:
+        """Generic sampler: D passes of the whole network, in ``sampling_order``."""
         depth = self.event_size
+        order = tf.constant(self.sampling_order(), tf.int32)
+
+        def body(step, levels):
+            i = order[step]
+            logits = self.logits_from_one_hot(tf.one_hot(levels, self.num_categories))
+            value = self._draw(tf.gather(logits, i, axis=1), seed, step)
+            return step + 1, levels + tf.one_hot(i, depth, dtype=tf.int32) * value[:, None]
+
         levels = tf.zeros([num_samples, depth], tf.int32)
-        for step, i in enumerate(self.sampling_order()):
-            logits = self.logits_from_one_hot(tf.one_hot(levels, self.num_categories))[:, i]
-            levels = (
-                levels
-                + tf.one_hot(i, depth, dtype=tf.int32) * self._draw(logits, seed, step)[:, None]
-            )
+        _, levels = tf.while_loop(lambda step, _: step < depth, body, (tf.constant(0), levels))
         return self._finish(levels)
 
     def get_config(self):
@@ -138,6 +152,20 @@ class AutoregressiveModel(GenerativeModel):
             "event_shape": self.event_shape,
             "num_categories": self.num_categories,
         }
+
+
+# Compiled samplers, kept outside the models so that saving and export never see them.
+_SAMPLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_sampler(model: AutoregressiveModel):
+    """``tf.function`` of ``model._sample`` for its current sampling order (cached)."""
+    cache = _SAMPLERS.setdefault(model, {})
+    key = tuple(model.sampling_order())
+    if key not in cache:
+        ref = weakref.ref(model)
+        cache[key] = tf.function(lambda n, seed: ref()._sample(n, seed), autograph=False)
+    return cache[key]
 
 
 # ====================================================================== Markov
@@ -193,19 +221,22 @@ class MarkovAutoregressive(AutoregressiveModel):
         positions = tf.broadcast_to(tf.eye(depth), [batch, depth, depth])
         return self.network(self._features(window, tf.cast(positions, one_hot.dtype)))
 
-    def sample(self, num_samples: int, seed=None):
+    def _sample(self, num_samples, seed):
         """x_i ~ p(x_i | x_{i-d..i-1}): D evaluations of the MLP on one position each."""
-        seed = self._seed(seed)
-        depth = self.event_size
-        # -1 marks "before the start": tf.one_hot maps it to the zero vector.
-        history = tf.fill([num_samples, self.window + depth], -1)
-        for i in range(depth):
-            window = tf.one_hot(history[:, i : i + self.window], self.num_categories)
+        depth, width = self.event_size, self.window + self.event_size
+
+        def body(i, history):
+            window = tf.one_hot(
+                tf.gather(history, i + tf.range(self.window), axis=1), self.num_categories
+            )
             position = tf.broadcast_to(tf.one_hot(i, depth), [num_samples, depth])
-            logits = self.network(self._features(window, position))
-            value = self._draw(logits, seed, i)
-            slot = tf.one_hot(self.window + i, self.window + depth, dtype=tf.int32)
-            history = history + slot * (value[:, None] + 1)  # -1 -> value
+            value = self._draw(self.network(self._features(window, position)), seed, i)
+            slot = tf.one_hot(self.window + i, width, dtype=tf.int32)
+            return i + 1, history + slot * (value[:, None] + 1)  # -1 -> value
+
+        # -1 marks "before the start": tf.one_hot maps it to the zero vector.
+        history = tf.fill([num_samples, width], -1)
+        _, history = tf.while_loop(lambda i, _: i < depth, body, (tf.constant(0), history))
         return self._finish(history[:, self.window :])
 
     @property
@@ -268,20 +299,25 @@ class RNNAutoregressive(AutoregressiveModel):
     def logits_from_one_hot(self, one_hot):
         return self.readout(self.rnn(self._inputs(one_hot)))
 
-    def sample(self, num_samples: int, seed=None):
+    def _sample(self, num_samples, seed):
         """x_i ~ p(x_i | state): D steps of the recurrent cell."""
-        seed = self._seed(seed)
-        cell = self.rnn.cell
+        cell, depth = self.rnn.cell, self.event_size
         sizes = cell.state_size if isinstance(cell.state_size, list) else [cell.state_size]
-        states = [tf.zeros([num_samples, s], cell.compute_dtype) for s in sizes]
-        token = tf.fill([num_samples], self.num_categories)  # start token
-        values = []
-        for i in range(self.event_size):
-            h, states = cell(tf.one_hot(token, self.num_categories + 1), states)
+
+        def body(i, token, levels, *states):
+            h, states = cell(tf.one_hot(token, self.num_categories + 1), list(states))
             states = states if isinstance(states, (list, tuple)) else [states]
-            token = self._draw(self.readout(h), seed, i)
-            values.append(token)
-        return self._finish(tf.stack(values, axis=1))
+            value = self._draw(self.readout(h), seed, i)
+            levels = levels + tf.one_hot(i, depth, dtype=tf.int32) * value[:, None]
+            return (i + 1, value, levels, *states)
+
+        start = tf.fill([num_samples], self.num_categories)  # the start token
+        levels = tf.zeros([num_samples, depth], tf.int32)
+        states = [tf.zeros([num_samples, size], cell.compute_dtype) for size in sizes]
+        loop = tf.while_loop(
+            lambda i, *_: i < depth, body, (tf.constant(0), start, levels, *states)
+        )
+        return self._finish(loop[2])
 
     def compile_default(self, learning_rate: float = 1e-3, jit_compile: bool = False, **kwargs):
         """Adam with the gradient clipped to global norm 1, the usual guard for recurrent nets
