@@ -29,6 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from tfdgm import data  # noqa: E402
 from tfdgm.models.flows import MAF, RealNVP  # noqa: E402
+from tfdgm.nets import made_masks  # noqa: E402
 
 BATCH, HIDDEN, BOUND = 256, (64, 64), 3.0
 LAYERS = {"realnvp": 8, "maf": 5}
@@ -76,9 +77,8 @@ def hand_written(kind: str, x, steps: int, repeats: int) -> float:
         masks = None
     else:
         nets = [_mlp_params([2, *HIDDEN, 4], init) for _ in range(layers)]
-        from tfdgm.nets import made_masks
-
-        masks = [np.repeat(m, 2, axis=1) if i == 2 else m for i, m in enumerate(made_masks([1, 2], HIDDEN))]
+        masks = made_masks([1, 2], HIDDEN)
+        masks[-1] = np.repeat(masks[-1], 2, axis=1)  # (i, p) -> output i * 2 + p
         masks = [tf.constant(m) for m in masks]
     weights = [v for net in nets for v in net]
     optimizer = keras.optimizers.Adam(1e-3)

@@ -126,6 +126,7 @@ print("log|det J| from TFP:   ", flow.bijector().forward_log_det_jacobian(z, 1).
 # and compare with `tfd.TransformedDistribution(base, coupling).log_prob(x)`.
 # `shift_and_log_scale(x1)` returns (t, s) for the first coordinate `x1` of shape [n, 1].
 
+
 # %%
 # Reference solution
 def coupling_log_prob(x, shift_and_log_scale, base):
@@ -182,6 +183,7 @@ save(plotting.scatter_2d(realnvp.sample(1000, seed=(0, 0)), title="samples"), "f
 # MAF suits density estimation, IAF suits variational posteriors (sample, then score
 # only your own samples). Time both directions on D = 32:
 
+
 # %%
 def timed(fn, repeats=3):
     fn()
@@ -197,10 +199,8 @@ for inverse in (False, True):
     log_prob = tf.function(lambda x, m=model: m.distribution().log_prob(x))
     sample = tf.function(lambda m=model: m.distribution().sample(256, seed=(0, 0)))
     name = "IAF" if inverse else "MAF"
-    print(
-        f"{name}: log_prob {1e3 * timed(lambda: log_prob(x32)):.1f} ms, "
-        f"sample {1e3 * timed(sample):.1f} ms (256 points, D = 32)"
-    )
+    density_ms, sample_ms = 1e3 * timed(lambda f=log_prob: f(x32)), 1e3 * timed(sample)
+    print(f"{name}: log_prob {density_ms:.1f} ms, sample {sample_ms:.1f} ms (256 points, D = 32)")
 
 # %% [markdown]
 # ### Exercise 2 — KL to a density we know
@@ -208,6 +208,7 @@ for inverse in (False, True):
 # (`tfdgm.data.toy_log_prob`). Write `kl_true_model(model, dataset)` estimating
 # KL(p_true ‖ p_model) = E_{p_true}[log p_true(x) − log p_model(x)] on the test points,
 # and compare an untrained flow with a trained one.
+
 
 # %%
 # Reference solution
@@ -248,6 +249,7 @@ for name in ("8gaussians", "checkerboard"):
 # ### Exercise 3 — bits per dimension
 # Write `bits_per_dim_by_hand(log_p, event_size, num_levels)` and check it against
 # `model.bits_per_dim`. What does a uniform density on [0, 1)^64 score?
+
 
 # %%
 # Reference solution
