@@ -200,19 +200,6 @@ class ImplicitModel(GenerativeModel):
         coverage on "8gaussians"), see :func:`tfdgm.metrics.sample_quality`."""
         return metrics.sample_quality(self, dataset, reference=True)
 
-    def figures(self, dataset) -> dict:
-        from tfdgm import plotting
-
-        samples = np.asarray(self.sample(1000 if dataset.image_shape is None else 64, seed=(0, 0)))
-        if dataset.image_shape is not None:
-            return {"samples": plotting.image_grid(samples, dataset.image_shape, title="samples")}
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
-        plotting.scatter_2d(dataset.x_test[:1000], title="data", ax=axes[0])
-        plotting.scatter_2d(samples, title=f"{type(self).__name__} samples", ax=axes[1])
-        return {"samples": fig}
-
     def export_endpoints(self):
         endpoints = super().export_endpoints()
         spec_z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
@@ -380,6 +367,26 @@ class AdversarialModel(ImplicitModel):
         self._minimize(scaled, g_variables, self.generator_optimizer, tape)
         values["g_loss"] = g_loss
         return self._update_metrics(values)
+
+    def figures(self, dataset) -> dict:
+        """On 2-D data, the discriminator's output V(x) over the plane with data and samples
+        (``discriminator.png``); the CLI draws the sample pictures itself."""
+        if tuple(dataset.event_shape) != (2,):
+            return {}
+        import matplotlib.pyplot as plt
+
+        axis = np.linspace(-4, 4, 120, dtype=np.float32)
+        grid = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
+        values = np.asarray(self.discriminate(grid)).reshape(len(axis), len(axis))
+        samples = np.asarray(self.sample(500, seed=(0, 3)))
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        mesh = ax.pcolormesh(axis, axis, values, cmap="RdBu_r", shading="auto")
+        fig.colorbar(mesh, ax=ax, label="V(x)")
+        ax.scatter(*dataset.x_test[:500].T, s=2, c="k", label="data")
+        ax.scatter(*samples.T, s=2, c="orange", label="samples")
+        ax.set(xlim=(-4, 4), ylim=(-4, 4), aspect="equal", title=f"{type(self).__name__} critic")
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
+        return {"discriminator": fig}
 
     def export_endpoints(self):
         endpoints = super().export_endpoints()
