@@ -36,6 +36,7 @@ References:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -131,8 +132,8 @@ class RBM(GenerativeModel):
         num_chains: int = 64,
         visible_std: float = 1.0,
         sample_steps: int = 1000,
-        ais_chains: int = 100,
-        ais_betas: int = 2000,
+        ais_chains: int = 200,
+        ais_betas: int = 10000,
         weight_std: float = 0.01,
         seed: int | None = None,
         **kwargs,
@@ -168,6 +169,7 @@ class RBM(GenerativeModel):
             else ("loss", "reconstruction_error")
         )
         self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
+        object.__setattr__(self, "_log_z_cache", {})  # untracked: see log_partition
         self.build()
 
     @classmethod
@@ -461,16 +463,36 @@ class RBM(GenerativeModel):
 
         Returns:
             A :class:`LogPartition` (value, stddev, lower, upper, method).
+
+        Called eagerly, the result is a deterministic function of the weights, the method,
+        its settings and an explicit seed, and is cached: scoring a test set in batches
+        computes log Z once.
         """
+        if method not in ("exact", "ais"):
+            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        num_chains, num_betas = int(num_chains or self.ais_chains), int(num_betas or self.ais_betas)
+        key = None
+        if tf.executing_eagerly() and (method == "exact" or seed is not None):
+            seed_key = () if method == "exact" else tuple(np.asarray(self._seed(seed)).tolist())
+            key = (method, num_chains, num_betas, seed_key, self._weights_digest())
+            if key in self._log_z_cache:
+                return self._log_z_cache[key]
         if method == "exact":
             value = tf.cast(self._exact_log_partition(), tf.float32)
             zero = tf.zeros([])
-            return LogPartition(value, zero, value, value, "exact")
-        if method == "ais":
-            return self._ais(
-                int(num_chains or self.ais_chains), int(num_betas or self.ais_betas), seed
-            )
-        raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+            result = LogPartition(value, zero, value, value, "exact")
+        else:
+            result = self._ais(num_chains, num_betas, seed)
+        if key is not None:
+            self._log_z_cache.clear()  # keep the latest only
+            self._log_z_cache[key] = result
+        return result
+
+    def _weights_digest(self) -> str:
+        digest = hashlib.sha1()
+        for variable in (self.kernel, self.visible_bias, self.hidden_bias):
+            digest.update(np.asarray(variable).tobytes())
+        return digest.hexdigest()
 
     def _exact_log_partition(self) -> tf.Tensor:
         n = self._enumerated_units()
@@ -587,17 +609,21 @@ class RBM(GenerativeModel):
             method: ``"exact"`` or ``"ais"``; default ``self.log_prob_method`` (exact when
                 the smaller layer has <= ``EXACT_MAX_UNITS`` units, AIS otherwise).
             log_partition: a precomputed log Z (a float or a :class:`LogPartition`) to reuse.
-            seed: AIS seed.
+            seed: AIS seed; default (0, 0), so that log_prob is a deterministic function of
+                the weights (batches scored separately share one log Z estimate).
         """
         v = self._prepare(x)
         if log_partition is None:
+            seed = (0, 0) if seed is None else seed
             log_partition = self.log_partition(method or self.log_prob_method, seed=seed)
         if isinstance(log_partition, LogPartition):
             log_partition = log_partition.value
         return -self.free_energy(v) - tf.cast(log_partition, tf.float32)
 
     def log_likelihood(self, x, method: str | None = None, seed=None) -> dict:
-        """Mean log p(x) over a batch with the log Z it used and which method gave it."""
+        """Mean log p(x) over a batch with the log Z it used and which method gave it
+        (AIS seed (0, 0) by default, as in :meth:`log_prob`)."""
+        seed = (0, 0) if seed is None else seed
         log_z = self.log_partition(method or self.log_prob_method, seed=seed)
         log_p = self.log_prob(x, log_partition=log_z)
         return {
@@ -611,7 +637,12 @@ class RBM(GenerativeModel):
         """Test log-likelihood (exact or AIS, which) and test pseudo-log-likelihood."""
         x = dataset.x_test.reshape(len(dataset.x_test), -1)
         report = self.log_likelihood(x, seed=(0, 0))
-        metrics = {f"test_{k}" if k == "log_likelihood" else k: v for k, v in report.items()}
+        metrics = {
+            "test_log_likelihood": report["log_likelihood"],
+            "log_likelihood_method": report["method"],
+            "log_partition": report["log_partition"],
+            "log_partition_stddev": report["log_partition_stddev"],
+        }
         if self.visible == "bernoulli":
             metrics["test_pseudo_log_likelihood"] = float(
                 tf.reduce_mean(self.pseudo_log_likelihood(x))
@@ -628,11 +659,15 @@ class RBM(GenerativeModel):
         return {"filters": plotting.image_grid(filters, dataset.image_shape, title="RBM filters")}
 
     def export_endpoints(self):
-        """sample (explicit seed), log_prob (exact, or AIS with seed (0, 0)), free_energy and
-        hidden_probabilities."""
+        """sample (explicit seed), log_prob, free_energy and hidden_probabilities.
+
+        The log_prob endpoint is -F(v) - log Z with log Z computed once, when the endpoints
+        are made (exact, or AIS with seed (0, 0)), and stored in the graph as a constant.
+        """
         spec = tf.TensorSpec([None, self.num_visible], tf.float32, name="x")
         endpoints = super().export_endpoints()
-        endpoints["log_prob"] = (lambda x: self.log_prob(x, seed=(0, 0)), [spec])
+        log_z = float(self.log_partition(self.log_prob_method, seed=(0, 0)).value)
+        endpoints["log_prob"] = (lambda x: self.log_prob(x, log_partition=log_z), [spec])
         endpoints["free_energy"] = (lambda x: self.free_energy(x), [spec])
         endpoints["hidden_probabilities"] = (lambda x: self.hidden_probabilities(x), [spec])
         return endpoints
@@ -877,20 +912,26 @@ class DBN(GenerativeModel):
             h = self.rbms[layer].visible_conditional(h).sample(seed=seeds[layer])
         return h
 
-    def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100):
+    def log_prob(
+        self, x, num_samples: int | None = None, seed=None, chunk: int = 100, log_partition=None
+    ):
         """Importance-sampled log p(v) ~= log (1/S) sum_s p(v, h^s) / q(h^s | v), ``[batch]``.
 
         q(h_1..h_{L-1} | v) = prod_l RBM_l's p(h_{l+1} | h_l) (the recognition pass);
-        p(v, h) = p_top(h_{L-1}) prod_l p(h_l | h_{l+1}) with the top log Z exact when it
-        can be, else AIS. An unbiased estimate of p(v) (so a stochastic lower bound on
-        log p(v)). With a single RBM this is the RBM's own log p(v).
+        p(v, h) = p_top(h_{L-1}) prod_l p(h_l | h_{l+1}), with the top RBM's log Z exact
+        when it can be, else AIS with seed (0, 0) (or ``log_partition`` if given). An
+        unbiased estimate of p(v) (so a stochastic lower bound on log p(v)) for S =
+        ``num_samples`` (default ``log_prob_samples``). With a single RBM this is the RBM's
+        own log p(v).
         """
+        if log_partition is None:
+            log_partition = self.top.log_partition(self.top.log_prob_method, seed=(0, 0)).value
         if len(self.rbms) == 1:
-            return self.top.log_prob(x, seed=seed)
+            return self.top.log_prob(x, log_partition=log_partition)
         v = self._prepare(x)
         num_samples = int(num_samples or self.log_prob_samples)
-        seed_z, seed_is = _split(self._seed(seed))
-        log_z = self.top.log_partition(self.top.log_prob_method, seed=seed_z).value
+        seed_is = self._seed(seed)
+        log_z = tf.cast(log_partition, tf.float32)
         batch = tf.shape(v)[0]
         total = None
         for i, start in enumerate(range(0, num_samples, chunk)):
@@ -918,7 +959,7 @@ class DBN(GenerativeModel):
         x = dataset.x_test.reshape(len(dataset.x_test), -1)
         return {
             "test_log_likelihood": float(tf.reduce_mean(self.log_prob(x, seed=(0, 0)))),
-            "method": f"importance sampling, top log Z {self.top.log_prob_method}",
+            "log_likelihood_method": f"importance sampling, top log Z {self.top.log_prob_method}",
         }
 
     def figures(self, dataset) -> dict:
@@ -928,8 +969,11 @@ class DBN(GenerativeModel):
     def export_endpoints(self):
         spec = tf.TensorSpec([None, self.layer_sizes[0]], tf.float32, name="x")
         endpoints = super().export_endpoints()
+        log_z = float(self.top.log_partition(self.top.log_prob_method, seed=(0, 0)).value)
         endpoints["log_prob"] = (
-            lambda x: self.log_prob(x, num_samples=min(self.log_prob_samples, 100), seed=(0, 0)),
+            lambda x: self.log_prob(
+                x, num_samples=min(self.log_prob_samples, 100), seed=(0, 0), log_partition=log_z
+            ),
             [spec],
         )
         return endpoints
