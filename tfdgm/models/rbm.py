@@ -251,10 +251,14 @@ class RBM(GenerativeModel):
     def free_energy(self, v, beta=1.0) -> tf.Tensor:
         """F(v) = -log sum_h exp(-E(v, h)): -b'v - sum_j softplus(c_j + v'W_j) for Bernoulli
         units, ``[batch]``. With ``beta`` < 1, the free energy of the RBM (beta W, b, beta c)."""
+        return self._free_energy_and_pre(v, beta)[0]
+
+    def _free_energy_and_pre(self, v, beta=1.0):
+        """(F(v), hidden pre-activations c + (v/s)'W): training reuses the latter."""
         v = tf.cast(v, tf.float32)
         W, b, c = self._params(beta)
         pre = tf.matmul(self._scaled_visible(v), W) + c
-        return -self._visible_term(v, b) - tf.reduce_sum(tf.math.softplus(pre), -1)
+        return -self._visible_term(v, b) - tf.reduce_sum(tf.math.softplus(pre), -1), pre
 
     def hidden_conditional(self, v, beta=1.0) -> tfd.Distribution:
         """p(h | v) = prod_j Bernoulli(sigmoid(c_j + (v/s)'W_j))."""
@@ -286,6 +290,11 @@ class RBM(GenerativeModel):
         """Run ``num_steps`` block Gibbs sweeps from ``v``; no gradient flows through it."""
         seed = self._seed(seed)
         v = tf.cast(v, tf.float32)
+        if isinstance(num_steps, int) and num_steps <= 4 and not tf.executing_eagerly():
+            # CD-k's few steps, unrolled inside the train step (no while-loop overhead)
+            for step in range(num_steps):
+                v = self.gibbs_step(v, tf.random.experimental.stateless_fold_in(seed, step))
+            return tf.stop_gradient(v)
 
         def chain(v, num_steps, seed):
             def body(step, v):
@@ -336,9 +345,11 @@ class RBM(GenerativeModel):
 
     def reconstruction_error(self, v) -> tf.Tensor:
         """|v - E[v | h = E[h|v]]|^2 summed over units, ``[batch]`` (mean-field reconstruction)."""
-        v = tf.cast(v, tf.float32)
-        v_hat = self.visible_conditional(self.hidden_probabilities(v)).mean()
-        return tf.reduce_sum(tf.square(v - v_hat), -1)
+        return self._reconstruction_error(v, self._free_energy_and_pre(v)[1])
+
+    def _reconstruction_error(self, v, pre):
+        v_hat = self.visible_conditional(tf.sigmoid(pre)).mean()
+        return tf.reduce_sum(tf.square(tf.cast(v, tf.float32) - v_hat), -1)
 
     def pseudo_log_likelihood(self, v, seed=None, exact: bool = True) -> tf.Tensor:
         """sum_i log p(v_i | v_-i) = sum_i log sigmoid(F(v with v_i flipped) - F(v)), ``[batch]``.
@@ -349,43 +360,57 @@ class RBM(GenerativeModel):
         if self.visible != "bernoulli":
             raise ValueError("the pseudo-likelihood is defined here for Bernoulli visible units")
         v = tf.cast(v, tf.float32)
-        W, b, c = self._params()
-        pre = tf.matmul(v, W) + c  # (batch, H)
-        free = -tf.linalg.matvec(v, b) - tf.reduce_sum(tf.math.softplus(pre), -1)
+        free, pre = self._free_energy_and_pre(v)
+        if not exact:
+            return self._one_flip_pseudo_log_likelihood(v, free, pre, self._seed(seed))
+        W, b, _ = self._params()
         sign = 1.0 - 2.0 * v  # +1 where v_i = 0 (flip to 1), -1 where v_i = 1
-        if exact:
-            # F(flip_i v) for every i at once: (batch, V, H) pre-activations
-            pre_flip = pre[:, None, :] + sign[:, :, None] * W[None]
-            free_flip = (
-                free[:, None]
-                + tf.reduce_sum(tf.math.softplus(pre[:, None, :]), -1)
-                - sign * b
-                - tf.reduce_sum(tf.math.softplus(pre_flip), -1)
-            )
-            return tf.reduce_sum(tf.math.log_sigmoid(free_flip - free[:, None]), -1)
-        index = tf.random.stateless_uniform(
-            tf.shape(v)[:1], self._seed(seed), 0, self.num_visible, dtype=tf.int32
+        # F(flip_i v) for every i at once: (batch, V, H) pre-activations
+        pre_flip = pre[:, None, :] + sign[:, :, None] * W[None]
+        free_flip = (
+            free[:, None]
+            + tf.reduce_sum(tf.math.softplus(pre[:, None, :]), -1)
+            - sign * b
+            - tf.reduce_sum(tf.math.softplus(pre_flip), -1)
         )
-        flip = tf.one_hot(index, self.num_visible) * sign
-        pre_flip = pre + tf.matmul(flip, W)
-        free_flip = -tf.linalg.matvec(v + flip, b) - tf.reduce_sum(tf.math.softplus(pre_flip), -1)
+        return tf.reduce_sum(tf.math.log_sigmoid(free_flip - free[:, None]), -1)
+
+    def _one_flip_pseudo_log_likelihood(self, v, free, pre, seed):
+        """V log sigmoid(F(flip_i v) - F(v)) at one uniform random unit i per example."""
+        W, b, _ = self._params()
+        index = tf.random.stateless_uniform(
+            tf.shape(v)[:1], seed, 0, self.num_visible, dtype=tf.int32
+        )
+        sign = 1.0 - 2.0 * tf.gather(v, index, batch_dims=1)  # (batch,)
+        pre_flip = pre + sign[:, None] * tf.gather(W, index)
+        free_flip = (
+            free
+            + tf.reduce_sum(tf.math.softplus(pre), -1)
+            - sign * tf.gather(b, index)
+            - tf.reduce_sum(tf.math.softplus(pre_flip), -1)
+        )
         return self.num_visible * tf.math.log_sigmoid(free_flip - free)
 
     def contrastive_divergence_loss(self, v_data, v_model) -> tf.Tensor:
         """mean F(v_data) - mean F(v_model): its gradient is minus the CD/PCD estimate of the
         log-likelihood gradient (positive phase on data, negative phase on chain samples)."""
-        return tf.reduce_mean(self.free_energy(v_data)) - tf.reduce_mean(
-            self.free_energy(tf.stop_gradient(v_model))
-        )
+        return self._cd_loss(v_data, v_model)[0]
 
-    def _report(self, v, loss, seed):
+    def _cd_loss(self, v_data, v_model):
+        free_data, pre_data = self._free_energy_and_pre(v_data)
+        free_model, _ = self._free_energy_and_pre(tf.stop_gradient(v_model))
+        return tf.reduce_mean(free_data) - tf.reduce_mean(free_model), free_data, pre_data
+
+    def _report(self, v, loss, free, pre, seed):
+        """Metrics from the positive phase's F(v) and pre-activations (no extra v'W)."""
+        free, pre = tf.stop_gradient(free), tf.stop_gradient(pre)
         values = {
             "loss": loss,
-            "reconstruction_error": tf.reduce_mean(self.reconstruction_error(v)),
+            "reconstruction_error": tf.reduce_mean(self._reconstruction_error(v, pre)),
         }
         if self.visible == "bernoulli":
             values["pseudo_log_likelihood"] = tf.reduce_mean(
-                self.pseudo_log_likelihood(v, seed=seed, exact=False)
+                self._one_flip_pseudo_log_likelihood(v, free, pre, seed)
             )
         return values
 
@@ -393,8 +418,8 @@ class RBM(GenerativeModel):
         """CD-k loss from the data (chains are never advanced here) and the metrics."""
         seed_chain, seed_pll = _split(self._seed())
         v = tf.cast(x, tf.float32)
-        loss = self.contrastive_divergence_loss(v, self.gibbs(v, self.cd_k, seed_chain))
-        return self._report(v, loss, seed_pll)
+        loss, free, pre = self._cd_loss(v, self.gibbs(v, self.cd_k, seed_chain))
+        return self._report(v, loss, free, pre, seed_pll)
 
     def cd_update(self, v, optimizer=None, seed=None) -> dict:
         """One CD-k (or PCD-k) step on the batch ``v``: sample the negative phase, advance the
@@ -408,11 +433,11 @@ class RBM(GenerativeModel):
             self.fantasy_particles.assign(v_model)
         variables = [self.kernel, self.visible_bias, self.hidden_bias]
         with tf.GradientTape() as tape:
-            loss = self.contrastive_divergence_loss(v, v_model)
+            loss, free, pre = self._cd_loss(v, v_model)
             scaled = self._scaled(loss, optimizer)
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
-        return self._report(v, loss, seed_pll)
+        return self._report(v, loss, free, pre, seed_pll)
 
     def train_step(self, data):
         return self._update_metrics(self.cd_update(self._unpack(data)))
