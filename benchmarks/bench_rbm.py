@@ -17,7 +17,13 @@ Held-out quality: the exact pseudo-log-likelihood sum_i log p(v_i | v_-i) of the
 (all 784 flips, not scikit-learn's one-flip estimate), computed with the same formula for
 every model (scikit-learn's weights are loaded into a tfdgm RBM).
 
-    python benchmarks/bench_rbm.py [--epochs 10] [--repeats 2] [--mnist]
+``--threads N`` limits TensorFlow and the BLAS under scikit-learn to N threads each (on a
+shared machine, BLAS with 2 threads slowed scikit-learn tenfold when other jobs held the
+cores). ``--chain-variants`` adds a NumPy PCD-1 twice: with scikit-learn's hidden-state
+chains and with tfdgm's visible-state chains, to separate the algorithms from the code.
+
+    python benchmarks/bench_rbm.py [--epochs 10] [--repeats 2] [--threads N] [--mnist]
+                                   [--chain-variants]
 """
 
 from __future__ import annotations
@@ -112,6 +118,33 @@ def tfdgm_rbm(x, epochs, repeats, persistent):
     return rate, (model.kernel, model.visible_bias, model.hidden_bias), model
 
 
+def tfdgm_train_step_loop(x, epochs, repeats, persistent):
+    """The library's own ``train_step`` called from one ``tf.function`` per epoch, as the
+    hand-written loop is: the RBM's math without Keras ``fit``'s per-step and per-epoch work."""
+    model = RBM(V, H, persistent=persistent, num_chains=BATCH, cd_k=1, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(LR))
+    model.optimizer.build(model.trainable_variables)
+    initial = [np.asarray(w) for w in model.weights]
+    batches = tf.constant(x.reshape(-1, BATCH, V))
+
+    @tf.function
+    def epoch():
+        for i in tf.range(tf.shape(batches)[0]):
+            model.train_step(batches[i])
+
+    def run():
+        for weight, value in zip(model.weights, initial):
+            weight.assign(value)
+        for _ in range(epochs):
+            epoch()
+
+    return timed(run, epochs * len(x), repeats), (
+        model.kernel,
+        model.visible_bias,
+        model.hidden_bias,
+    )
+
+
 def hand_written(x, epochs, repeats, persistent):
     """The minimal loop: tf.Variables and the CD update by formula, one tf.function per
     epoch looping over the batches with tf.range."""
@@ -153,16 +186,48 @@ def hand_written(x, epochs, repeats, persistent):
     return timed(run, epochs * len(x), repeats), (W, b, c)
 
 
+def numpy_pcd(x, epochs, hidden_chains: bool, seed: int = 0):
+    """PCD-1 in NumPy. hidden_chains=True is scikit-learn's rule (keep h, draw the negative
+    v from it with the new weights); False keeps v and runs a full sweep, as tfdgm does."""
+    rng = np.random.RandomState(seed)
+    W, b, c = rng.normal(0, 0.01, (V, H)), np.zeros(V), np.zeros(H)
+    h_chain, v_chain = np.zeros((BATCH, H)), np.zeros((BATCH, V))
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))
+    for _ in range(epochs):
+        for i in range(0, len(x), BATCH):
+            v0 = x[i : i + BATCH]
+            ph0 = sigmoid(v0 @ W + c)
+            if not hidden_chains:
+                h_chain = (rng.uniform(size=(BATCH, H)) < sigmoid(v_chain @ W + c)) * 1.0
+            v1 = (rng.uniform(size=(BATCH, V)) < sigmoid(h_chain @ W.T + b)) * 1.0
+            v_chain, ph1 = v1, sigmoid(v1 @ W + c)
+            W += LR / BATCH * (v0.T @ ph0 - v1.T @ ph1)
+            b += LR * (v0 - v1).mean(0)
+            c += LR * (ph0 - ph1).mean(0)
+            h_chain = (rng.uniform(size=ph1.shape) < ph1) * 1.0
+    return W, b, c
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="threads for TF and BLAS")
     parser.add_argument("--mnist", action="store_true", help="use MNIST from the Keras cache")
+    parser.add_argument("--chain-variants", action="store_true")
     args = parser.parse_args()
+    if args.threads:
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(args.threads)
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(0)  # fit's shuffling
     x_train, x_test, source = load(args.mnist)
     x_train = x_train[: len(x_train) // BATCH * BATCH]
     print(f"data: {source}; {len(x_train)} train, {len(x_test)} test; {V}-{H}, batch {BATCH}")
-    print(f"SGD lr {LR}, {args.epochs} epochs per timed run, best of {args.repeats}\n")
+    threads = f"{args.threads} thread(s) each" if args.threads else "default threads"
+    print(f"SGD lr {LR}, {args.epochs} epochs per timed run, best of {args.repeats}; {threads}\n")
 
     rows = {}
     rows["scikit-learn BernoulliRBM (PCD-1)"] = sklearn_rbm(x_train, args.epochs, args.repeats)
@@ -170,17 +235,39 @@ def main():
     rows["tfdgm RBM fit, PCD-1"] = rate, params
     rate, params, _ = tfdgm_rbm(x_train, args.epochs, args.repeats, persistent=False)
     rows["tfdgm RBM fit, CD-1"] = rate, params
+    rows["tfdgm train_step in tf.function, PCD-1"] = tfdgm_train_step_loop(
+        x_train, args.epochs, args.repeats, True
+    )
+    rows["tfdgm train_step in tf.function, CD-1"] = tfdgm_train_step_loop(
+        x_train, args.epochs, args.repeats, False
+    )
     rows["hand-written tf.function, PCD-1"] = hand_written(x_train, args.epochs, args.repeats, True)
     rows["hand-written tf.function, CD-1"] = hand_written(x_train, args.epochs, args.repeats, False)
 
     reference = rows["scikit-learn BernoulliRBM (PCD-1)"][0]
-    print(f"{'':36s} {'examples/s':>11s} {'vs sklearn':>10s} {'held-out PLL':>13s}")
+    print(f"{'':40s} {'examples/s':>11s} {'vs sklearn':>10s} {'held-out PLL':>13s}")
     for name, (rate, params) in rows.items():
         pll = held_out_pll(*params, x_test)
-        print(f"{name:36s} {rate:11.0f} {rate / reference:10.2f} {pll:13.2f}")
+        print(f"{name:40s} {rate:11.0f} {rate / reference:10.2f} {pll:13.2f}")
     pcd = rows["tfdgm RBM fit, PCD-1"][0] / rows["hand-written tf.function, PCD-1"][0]
     cd = rows["tfdgm RBM fit, CD-1"][0] / rows["hand-written tf.function, CD-1"][0]
     print(f"\ntfdgm fit / hand-written loop: PCD-1 {pcd:.2f}, CD-1 {cd:.2f}")
+    pcd = (
+        rows["tfdgm train_step in tf.function, PCD-1"][0]
+        / rows["hand-written tf.function, PCD-1"][0]
+    )
+    cd = (
+        rows["tfdgm train_step in tf.function, CD-1"][0] / rows["hand-written tf.function, CD-1"][0]
+    )
+    print(f"tfdgm train_step / hand-written loop: PCD-1 {pcd:.2f}, CD-1 {cd:.2f}")
+
+    if args.chain_variants:
+        for name, hidden in (
+            ("hidden-state (scikit-learn)", True),
+            ("visible-state (tfdgm)", False),
+        ):
+            pll = held_out_pll(*numpy_pcd(x_train, args.epochs, hidden), x_test)
+            print(f"NumPy PCD-1 with {name} chains: held-out PLL {pll:.2f}")
 
     for chains, betas in [(100, 1000), (100, 10000)]:
         start = time.perf_counter()
