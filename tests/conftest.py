@@ -24,8 +24,10 @@ NUM_EXAMPLES = 64
 
 @pytest.fixture(autouse=True)
 def _float32_policy():
-    """Every test starts and ends under the float32 policy with a fresh Keras session."""
+    """Every test starts under the float32 policy with the global seeds set (weights
+    initialized alike on every run) and ends with a fresh Keras session."""
     keras.mixed_precision.set_global_policy("float32")
+    keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()

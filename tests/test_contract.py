@@ -197,7 +197,11 @@ def test_mirrored_strategy(name):
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
         pytest.skip("two logical CPUs were not configured before TensorFlow started")
-    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    # ReductionToOneDevice: several strategies in one process would otherwise reuse the
+    # collective instance keys of the previous one and clash on shapes
+    strategy = tf.distribute.MirroredStrategy(
+        [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     with strategy.scope():
         model, dataset = make_tiny(name)
     history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)

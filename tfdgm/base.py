@@ -121,9 +121,12 @@ class GenerativeModel(keras.Model):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return tf.cast(x, tf.float32)
 
-    def _update_metrics(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def _update_metrics(self, values: dict[str, tf.Tensor], batch_size=None) -> dict:
+        """Fold batch means into the trackers, weighted by ``batch_size`` when given (so a
+        short last batch counts for what it holds)."""
+        weight = None if batch_size is None else tf.cast(batch_size, tf.float32)
         for tracker in self.trackers:
-            tracker.update_state(values[tracker.name])
+            tracker.update_state(values[tracker.name], sample_weight=weight)
         return {tracker.name: tracker.result() for tracker in self.trackers}
 
     def _minimize(self, loss, variables, optimizer=None, tape=None):
@@ -144,10 +147,11 @@ class GenerativeModel(keras.Model):
             values = self.objective(x, training=True)
             scaled = self._scaled(values["loss"])
         self._minimize(scaled, self.trainable_variables, tape=tape)
-        return self._update_metrics(values)
+        return self._update_metrics(values, tf.shape(x)[0])
 
     def test_step(self, data):
-        return self._update_metrics(self.objective(self._unpack(data), training=False))
+        x = self._unpack(data)
+        return self._update_metrics(self.objective(x, training=False), tf.shape(x)[0])
 
     # ----------------------------------------------------------------- contract
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
@@ -174,6 +178,13 @@ class GenerativeModel(keras.Model):
         return _data.check_array(
             x, self.event_shape, self.support, self.num_categories, name=type(self).__name__
         )
+
+    def _prepare(self, x) -> tf.Tensor:
+        """``x`` as a float32 tensor, validated first when called eagerly on concrete data
+        (inside a traced function, in a train step or an export, it is not)."""
+        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
+            x = self.validate(np.asarray(x))
+        return tf.cast(tf.convert_to_tensor(x), tf.float32)
 
     def _validate_input(self, x):
         if x is None:

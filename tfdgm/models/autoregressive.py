@@ -92,11 +92,6 @@ class AutoregressiveModel(GenerativeModel):
         flat = tf.reshape(logits, [-1, self.event_size * self.num_categories])
         return heads.categorical(flat, self.event_shape, self.num_categories)
 
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.convert_to_tensor(x, tf.float32)
-
     def log_prob(self, x, **kwargs):
         """log p(x) = sum_i log p(x_i | x_<i) (exact), float32 ``[batch]``."""
         x = self._prepare(x)

@@ -118,11 +118,6 @@ class _CountModel(GenerativeModel):
     def _batch_counts(self, x) -> tf.Tensor:
         raise NotImplementedError
 
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.convert_to_tensor(x, tf.float32)
-
     @property
     def num_examples(self) -> tf.Tensor:
         """N, the number of examples counted so far (float32)."""
@@ -135,7 +130,7 @@ class _CountModel(GenerativeModel):
         x = self._unpack(data)
         values = self.objective(x)  # prequential: the batch is scored before it is counted
         self._add_counts(self._batch_counts(x))
-        return self._update_metrics(values)
+        return self._update_metrics(values, tf.shape(x)[0])
 
     def _add_counts(self, delta):
         """counts += the batch counts of all replicas (an all-reduce under a strategy).

@@ -193,11 +193,6 @@ class VAE(GenerativeModel):
             "kl": means["kl"],
         }
 
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.convert_to_tensor(x, tf.float32)
-
     # ------------------------------------------------------------------ contract
     def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100):
         """Importance-sampled log p(x) ~= log (1/S) sum_s p(x, z_s)/q(z_s|x), ``[batch]``.
