@@ -362,8 +362,8 @@ print(
 # %%
 keras.utils.set_random_seed(0)
 digit_gan = tfdgm.GAN.for_dataset(digits, latent_dim=16, seed=0)
-digit_gan.compile_default(learning_rate=1e-3)
-digit_gan.fit(digits.x_train, epochs=2 if FAST else 150, batch_size=64, verbose=0)
+digit_gan.compile_default(learning_rate=5e-4)
+digit_gan.fit(digits.x_train, epochs=2 if FAST else 240, batch_size=64, verbose=0)
 print(metrics.sample_quality(digit_gan, digits, reference=True))
 plotting.image_grid(digit_gan.sample(32, seed=(1, 2)), (8, 8), title="GAN samples").savefig(
     f"{OUT}/lab5_digits.png"
