@@ -102,7 +102,8 @@ def tfdgm_rbm(x, epochs, repeats, persistent):
 
     def run():
         model = RBM(V, H, persistent=persistent, num_chains=BATCH, cd_k=1, seed=0)
-        model.compile(optimizer=keras.optimizers.SGD(LR))
+        # as compile_default, without its momentum (scikit-learn has none)
+        model.compile(optimizer=keras.optimizers.SGD(LR), steps_per_execution=8)
         initial = [np.asarray(w) for w in model.weights]
         model.fit(x, epochs=1, batch_size=BATCH, verbose=0)  # trace outside the timing
         for weight, value in zip(model.weights, initial):  # then start again from scratch
