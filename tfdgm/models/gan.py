@@ -366,7 +366,7 @@ class AdversarialModel(ImplicitModel):
             scaled = self._scaled(g_loss, self.generator_optimizer)
         self._minimize(scaled, g_variables, self.generator_optimizer, tape)
         values["g_loss"] = g_loss
-        return self._update_metrics(values)
+        return self._update_metrics(values, batch)
 
     def figures(self, dataset) -> dict:
         """On 2-D data, the discriminator's output V(x) over the plane with data and samples
