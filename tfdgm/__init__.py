@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from tfdgm import bijectors, data, divergences, heads, metrics, nets, plotting, registry
+from tfdgm import bijectors, callbacks, data, divergences, heads, metrics, nets, plotting, registry
 from tfdgm.base import GenerativeModel, NoDensityError
 from tfdgm.export import export
 from tfdgm.models.autoregressive import MADE, MarkovAutoregressive, RNNAutoregressive
@@ -32,6 +32,7 @@ __all__ = [
     "RNNAutoregressive",
     "RealNVP",
     "bijectors",
+    "callbacks",
     "data",
     "divergences",
     "export",

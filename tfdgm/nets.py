@@ -98,6 +98,13 @@ class ConvEncoder(keras.layers.Layer):
         self.flatten = keras.layers.Flatten()
         self.out = keras.layers.Dense(self.output_dim)
 
+    def build(self, input_shape):
+        shape = (None, *self.image_shape)
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.out.build((None, int(np.prod(shape[1:]))))
+
     def call(self, x):
         lead = keras.ops.shape(x)[: len(x.shape) - self._event_rank(x)]
         h = keras.ops.reshape(x, (-1,) + self.image_shape)
@@ -142,6 +149,14 @@ class ConvDecoder(keras.layers.Layer):
             for f in (2 * self.filters, self.filters)
         ]
         self.out = keras.layers.Conv2D(self.channels_out, 1)
+
+    def build(self, input_shape):
+        self.dense.build((None, input_shape[-1]))
+        shape = (None, self.base[0], self.base[1], 2 * self.filters)
+        for deconv in self.deconvs:
+            deconv.build(shape)
+            shape = deconv.compute_output_shape(shape)
+        self.out.build((None, *self.image_shape[:2], shape[-1]))
 
     def call(self, z):
         lead = keras.ops.shape(z)[:-1]
