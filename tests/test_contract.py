@@ -113,7 +113,7 @@ _LOAD_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: a worker interleaving modules keeps it
 def exported(tmp_path_factory):
     """Export every model once, then load them all in ONE fresh process without tfdgm."""
     jobs, live = {}, {}

@@ -8,8 +8,8 @@ variables, see ``KERAS_TFP_NOTES.md``).
 
 >>> import tensorflow as tf
 >>> d = bernoulli(tf.zeros([3, 4]), event_shape=(4,))
->>> d.log_prob(tf.ones([3, 4])).numpy().round(4).tolist()
-[-2.7726, -2.7726, -2.7726]
+>>> print(d.log_prob(tf.ones([3, 4])).numpy().round(4))
+[-2.7726 -2.7726 -2.7726]
 """
 
 from __future__ import annotations
