@@ -21,9 +21,10 @@ every model (scikit-learn's weights are loaded into a tfdgm RBM).
 shared machine, BLAS with 2 threads slowed scikit-learn tenfold when other jobs held the
 cores). ``--chain-variants`` adds a NumPy PCD-1 twice: with scikit-learn's hidden-state
 chains and with tfdgm's visible-state chains, to separate the algorithms from the code.
+``--jit`` compiles tfdgm's ``fit`` with XLA.
 
     python benchmarks/bench_rbm.py [--epochs 10] [--repeats 2] [--threads N] [--mnist]
-                                   [--chain-variants]
+                                   [--chain-variants] [--jit]
 """
 
 from __future__ import annotations
@@ -97,13 +98,13 @@ def sklearn_rbm(x, epochs, repeats):
     return rate, (m.components_.T, m.intercept_visible_, m.intercept_hidden_)
 
 
-def tfdgm_rbm(x, epochs, repeats, persistent):
+def tfdgm_rbm(x, epochs, repeats, persistent, jit=False):
     models = []
 
     def run():
         model = RBM(V, H, persistent=persistent, num_chains=BATCH, cd_k=1, seed=0)
         # as compile_default, without its momentum (scikit-learn has none)
-        model.compile(optimizer=keras.optimizers.SGD(LR), steps_per_execution=8)
+        model.compile(optimizer=keras.optimizers.SGD(LR), steps_per_execution=8, jit_compile=jit)
         initial = [np.asarray(w) for w in model.weights]
         model.fit(x, epochs=1, batch_size=BATCH, verbose=0)  # trace outside the timing
         for weight, value in zip(model.weights, initial):  # then start again from scratch
@@ -216,6 +217,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="threads for TF and BLAS")
     parser.add_argument("--mnist", action="store_true", help="use MNIST from the Keras cache")
     parser.add_argument("--chain-variants", action="store_true")
+    parser.add_argument("--jit", action="store_true", help="tfdgm fit with jit_compile=True")
     args = parser.parse_args()
     if args.threads:
         import threadpoolctl
@@ -232,9 +234,9 @@ def main():
 
     rows = {}
     rows["scikit-learn BernoulliRBM (PCD-1)"] = sklearn_rbm(x_train, args.epochs, args.repeats)
-    rate, params, pcd_model = tfdgm_rbm(x_train, args.epochs, args.repeats, persistent=True)
+    rate, params, pcd_model = tfdgm_rbm(x_train, args.epochs, args.repeats, True, args.jit)
     rows["tfdgm RBM fit, PCD-1"] = rate, params
-    rate, params, _ = tfdgm_rbm(x_train, args.epochs, args.repeats, persistent=False)
+    rate, params, _ = tfdgm_rbm(x_train, args.epochs, args.repeats, False, args.jit)
     rows["tfdgm RBM fit, CD-1"] = rate, params
     rows["tfdgm train_step in tf.function, PCD-1"] = tfdgm_train_step_loop(
         x_train, args.epochs, args.repeats, True

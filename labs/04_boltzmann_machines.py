@@ -297,7 +297,7 @@ print("test log-likelihood (AIS):", rbm64.log_likelihood(x_test))
 dbn = DBN.for_dataset(digits, hidden_sizes=(64, 20), seed=0)
 dbn.compile_default()
 history = dbn.fit(x_train, epochs=2 * EPOCHS, batch_size=32, verbose=0)
-print("layer trained in each epoch:", history.history["layer"])
+print("epochs per layer:", np.unique(history.history["layer"], return_counts=True)[1])
 print(
     "DBN test log-likelihood (importance sampling, exact top log Z):",
     float(tf.reduce_mean(dbn.log_prob(x_test, num_samples=100 if FAST else 1000))),

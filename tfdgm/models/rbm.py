@@ -461,11 +461,11 @@ class RBM(GenerativeModel):
         """SGD with momentum (Hinton, 2010), the classic RBM rule; what ``tfdgm train`` uses.
 
         Momentum is 0.9 for CD and 0.5 for persistent CD: with 0.9 the weights move faster
-        than the fantasy particles can follow and PCD's test log-likelihood oscillated on
-        digits. The loss is a batch mean, so ``learning_rate`` multiplies the
+        than the fantasy particles can follow and PCD's test log-likelihood fell on digits
+        (see docs/energy.md). The loss is a batch mean, so ``learning_rate`` multiplies the
         example-averaged gradient, as in scikit-learn's ``BernoulliRBM``. Keras runs
-        ``steps_per_execution`` CD steps per call (8 was about 30% faster than 1 on CPU for
-        a 784-256 RBM). XLA (``jit_compile``) works but was slower on CPU.
+        ``steps_per_execution`` CD steps per call (8 was faster than 1 on CPU for a
+        784-256 RBM). XLA (``jit_compile``) works but was slower on CPU.
         """
         self.compile(
             optimizer=keras.optimizers.SGD(learning_rate, momentum=0.5 if self.persistent else 0.9),
