@@ -353,7 +353,7 @@ registry.register(
         epochs=200,
         batch_size=128,
         learning_rate=2e-3,
-        jit_compile=True,  # XLA: about 1.6x the steps/s of plain fit (benchmarks/bench_flows.py)
+        jit_compile=True,  # XLA: 1.2-2x the steps/s of plain fit (benchmarks/bench_flows.py)
         hparams=dict(num_layers=8, hidden_units=(64, 64)),
     ),
     tiny=dict(num_layers=2, hidden_units=(8,)),
@@ -370,7 +370,7 @@ registry.register(
         epochs=200,
         batch_size=128,
         learning_rate=2e-3,
-        jit_compile=True,  # XLA: about 1.6x the steps/s of plain fit (benchmarks/bench_flows.py)
+        jit_compile=True,  # XLA: 1.2-2x the steps/s of plain fit (benchmarks/bench_flows.py)
         hparams=dict(num_layers=8, hidden_units=(64, 64)),
     ),
     tiny=dict(num_layers=2, hidden_units=(8,)),
