@@ -43,9 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfdgm
-from tfdgm import plotting
-from tfdgm.models.helmholtz import HelmholtzMachine
-from tfdgm.models.rbm import DBN, RBM
+from tfdgm import DBN, RBM, HelmholtzMachine, plotting
 
 FAST = os.environ.get("TFDGM_FAST") == "1"
 OUT = os.environ.get("TFDGM_LAB_OUT", "lab_outputs")
