@@ -179,11 +179,6 @@ class NormalizingFlow(GenerativeModel):
         log_prob = self.distribution(batch=x if training else None).log_prob(x)
         return {"loss": -tf.reduce_mean(log_prob)}
 
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.convert_to_tensor(x, tf.float32)
-
     # ------------------------------------------------------------------ contract
     def log_prob(self, x, **kwargs) -> tf.Tensor:
         """Exact log p(x) by the change of variables, float32 ``[batch]``."""

@@ -168,10 +168,6 @@ class HelmholtzMachine(GenerativeModel):
         return {"loss": wake + sleep, "wake": wake, "sleep": sleep}
 
     # ------------------------------------------------------------------ contract
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.cast(tf.convert_to_tensor(x), tf.float32)
 
     def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100):
         """log p(x) ~= log (1/S) sum_s p(x, h^s) / q(h^s | x), h^s ~ q(h | x), ``[batch]``.

@@ -347,10 +347,6 @@ class RBM(GenerativeModel):
         return self.gibbs(v, num_steps, seed_chain)
 
     # ------------------------------------------------------------------ training
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.cast(tf.convert_to_tensor(x), tf.float32)
 
     def reconstruction_error(self, v) -> tf.Tensor:
         """|v - E[v | h = E[h|v]]|^2 summed over units, ``[batch]`` (mean-field reconstruction)."""
@@ -1000,11 +996,6 @@ class DBN(GenerativeModel):
             part = tf.reduce_logsumexp(tf.reshape(log_w, [k, batch]), 0)
             total = part if total is None else tf.reduce_logsumexp(tf.stack([total, part]), 0)
         return total - tf.math.log(float(num_samples))
-
-    def _prepare(self, x) -> tf.Tensor:
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.cast(tf.convert_to_tensor(x), tf.float32)
 
     def summary_metrics(self, dataset) -> dict:
         """Importance-sampled test log-likelihood (the top RBM's log Z exact or AIS)."""
