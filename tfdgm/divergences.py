@@ -56,6 +56,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfdgm.estimators import chunked_log_mean_exp
+
 tfd = tfp.distributions
 
 _LOG2 = math.log(2.0)
@@ -231,31 +233,6 @@ def discrete_f_divergence(p_probs, q_probs, name: str) -> tf.Tensor:
 
 
 # ---------------------------------------------------------------- marginal likelihood
-def _log_mean_exp_and_std_error(log_w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """log((1/S) sum_s w_s) and its delta-method standard error from log-weights ``[S, ...]``.
-
-    With p_hat = mean(w) and the sample variance s^2 of w, the standard error of log p_hat
-    is se(p_hat) / p_hat = sqrt(s^2 / S) / p_hat (computed with weights scaled by their max).
-    """
-    num = tf.cast(tf.shape(log_w)[0], tf.float32)
-    log_max = tf.stop_gradient(tf.reduce_max(log_w, axis=0))
-    w = tf.exp(log_w - log_max)  # in (0, 1], the largest is 1
-    mean = tf.reduce_mean(w, axis=0)
-    var = tf.reduce_sum(tf.square(w - mean), axis=0) / tf.maximum(num - 1.0, 1.0)
-    estimate = tf.math.log(mean) + log_max
-    std_error = tf.sqrt(var / num) / mean
-    return estimate, std_error
-
-
-def _log_weights_in_chunks(draw_log_w: Callable, num_samples: int, seed, chunk: int):
-    seed = _seed(seed)
-    parts = []
-    for i, start in enumerate(range(0, int(num_samples), int(chunk))):
-        k = min(int(chunk), int(num_samples) - start)
-        parts.append(draw_log_w(k, tf.random.experimental.stateless_fold_in(seed, i)))
-    return tf.concat(parts, axis=0)
-
-
 def monte_carlo_marginal(
     prior: tfd.Distribution,
     likelihood_fn: Callable,
@@ -291,7 +268,7 @@ def monte_carlo_marginal(
         z = prior.sample([k, batch], seed=seed)  # (k, batch, *latent)
         return tf.cast(likelihood_fn(z).log_prob(x), tf.float32)  # (k, batch)
 
-    return _log_mean_exp_and_std_error(_log_weights_in_chunks(draw, num_samples, seed, chunk))
+    return chunked_log_mean_exp(draw, num_samples, _seed(seed), chunk, std_error=True)
 
 
 def importance_sampling_marginal(
@@ -335,4 +312,4 @@ def importance_sampling_marginal(
         log_lik = tf.cast(likelihood_fn(z).log_prob(x), tf.float32)
         return log_lik + tf.cast(prior.log_prob(z) - q.log_prob(z), tf.float32)
 
-    return _log_mean_exp_and_std_error(_log_weights_in_chunks(draw, num_samples, seed, chunk))
+    return chunked_log_mean_exp(draw, num_samples, _seed(seed), chunk, std_error=True)

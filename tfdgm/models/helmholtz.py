@@ -37,6 +37,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.estimators import chunked_log_mean_exp
 
 tfd = tfp.distributions
 
@@ -58,6 +59,8 @@ class HelmholtzMachine(GenerativeModel):
     >>> hm.sample(4, seed=(1, 2)).shape
     TensorShape([4, 3])
     """
+
+    density = "estimate"  # importance-sampled log p(x)
 
     metric_names = ("loss", "wake", "sleep")
 
@@ -176,18 +179,15 @@ class HelmholtzMachine(GenerativeModel):
         as S (default ``log_prob_samples``) grows; samples are drawn ``chunk`` at a time.
         """
         x = self._prepare(x)
-        num_samples = int(num_samples or self.log_prob_samples)
-        seed = self._seed(seed)
         batch = tf.shape(x)[0]
-        total = None
-        for i, start in enumerate(range(0, num_samples, chunk)):
-            k = min(chunk, num_samples - start)
+
+        def draw(k, seed):  # log p(x, h) - log q(h | x), (k, batch)
             tiled = tf.reshape(tf.tile(x[None], [k, 1, 1]), [k * batch, self.layer_sizes[0]])
-            layers, log_q = self.recognize(tiled, tf.random.experimental.stateless_fold_in(seed, i))
-            log_w = tf.reshape(self.log_joint(layers) - log_q, [k, batch])
-            part = tf.reduce_logsumexp(log_w, 0)
-            total = part if total is None else tf.reduce_logsumexp(tf.stack([total, part]), 0)
-        return total - tf.math.log(float(num_samples))
+            layers, log_q = self.recognize(tiled, seed)
+            return tf.reshape(self.log_joint(layers) - log_q, [k, batch])
+
+        num_samples = int(num_samples or self.log_prob_samples)
+        return chunked_log_mean_exp(draw, num_samples, self._seed(seed), chunk)
 
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
         """x ~ p(x) by ancestral sampling, float32 ``[num_samples, V]``."""

@@ -26,6 +26,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.estimators import chunked_log_mean_exp, log_mean_exp
 
 tfd = tfp.distributions
 
@@ -59,6 +60,8 @@ class VAE(GenerativeModel):
     >>> vae.elbo(np.ones((3, 4), "float32")).shape
     TensorShape([3])
     """
+
+    density = "estimate"  # importance-sampled log p(x); the ELBO is its lower bound
 
     metric_names = ("loss", "reconstruction", "kl")
 
@@ -177,7 +180,7 @@ class VAE(GenerativeModel):
             reconstruction = log_likelihood[0]
             return {"elbo": reconstruction - beta * kl, "reconstruction": reconstruction, "kl": kl}
         log_w = log_likelihood + beta * log_ratio
-        bound = tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(float(k))
+        bound = log_mean_exp(log_w)
         return {
             "elbo": bound,
             "reconstruction": tf.reduce_mean(log_likelihood, 0),
@@ -203,16 +206,12 @@ class VAE(GenerativeModel):
         """
         x = self._prepare(x)
         num_samples = int(num_samples or self.log_prob_samples)
-        seed = self._seed(seed)
-        total = None
-        for i, start in enumerate(range(0, num_samples, chunk)):
-            k = min(chunk, num_samples - start)
-            ll, ratio, _ = self._log_weights(
-                x, k, tf.random.experimental.stateless_fold_in(seed, i)
-            )
-            part = tf.reduce_logsumexp(ll + ratio, axis=0)
-            total = part if total is None else tf.reduce_logsumexp(tf.stack([total, part]), 0)
-        return total - tf.math.log(float(num_samples))
+
+        def draw(k, seed):  # log p(x, z) - log q(z | x), (k, batch)
+            log_likelihood, log_ratio, _ = self._log_weights(x, k, seed)
+            return log_likelihood + log_ratio
+
+        return chunked_log_mean_exp(draw, num_samples, self._seed(seed), chunk)
 
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
         """x ~ p(x|z), z ~ p(z): float32 ``[num_samples, *event_shape]``."""
