@@ -80,19 +80,28 @@ class MLP(keras.layers.Layer):
 class ConvEncoder(keras.layers.Layer):
     """Convolutional encoder for images ``[..., H, W, C]`` (or flat ``[..., H*W*C]``).
 
-    Two stride-2 3x3 convolutions (``filters``, ``2*filters``), flatten, then a dense
+    Two stride-2 3x3 convolutions (``filters``, ``2*filters``) with ``activation``
+    (``"leaky_relu"``, slope 0.2, for a DCGAN-style critic), flatten, then a linear dense
     layer to ``output_dim``. Leading sample dimensions are folded into the batch.
     """
 
-    def __init__(self, image_shape: Sequence[int], output_dim: int, filters: int = 32, **kwargs):
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        output_dim: int,
+        filters: int = 32,
+        activation: str = "relu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_shape = tuple(int(d) for d in image_shape)
         if len(self.image_shape) == 2:
             self.image_shape = self.image_shape + (1,)
         self.output_dim = int(output_dim)
         self.filters = int(filters)
+        self.activation = activation
         self.convs = [
-            keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")
+            keras.layers.Conv2D(f, 3, strides=2, padding="same", activation=activation)
             for f in (self.filters, 2 * self.filters)
         ]
         self.flatten = keras.layers.Flatten()
@@ -123,6 +132,7 @@ class ConvEncoder(keras.layers.Layer):
             "image_shape": self.image_shape,
             "output_dim": self.output_dim,
             "filters": self.filters,
+            "activation": self.activation,
         }
 
 

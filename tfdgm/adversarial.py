@@ -1,0 +1,370 @@
+"""Implicit generative models and adversarial training: the bases of the GANs and the MMD net.
+
+An implicit model pushes Gaussian noise through a generator network,
+
+    x = G(z),  z ~ N(0, I_L),
+
+so its distribution Q_G has no density to evaluate (``log_prob`` raises
+:class:`tfdgm.NoDensityError`); samples are judged with :mod:`tfdgm.metrics` (Frechet
+distance, KID, mode coverage). :class:`ImplicitModel` holds the generator, the noise, sampling,
+the sample-quality report and the exported ``generate``.
+
+:class:`AdversarialModel` adds a discriminator (critic) V and trains the two networks in
+alternation: per real batch x, ``discriminator_steps`` updates of V on
+
+    d_loss(x, G(z)),  fresh z each step (G fixed),
+
+then one update of G on g_loss(G(z)) (V fixed), each network with its own optimizer. A
+subclass writes ``discriminator_objective(x_real, x_fake)`` (a dict with ``"d_loss"``,
+minimized over V, and ``"loss"``, the discrepancy estimate) and
+``generator_objective(x_fake)``; :mod:`tfdgm.models.gan` has the f-GAN, GAN and WGAN-GP,
+:mod:`tfdgm.models.mmd` the moment matching network.
+
+References:
+    Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014.
+    Radford, Metz & Chintala, Unsupervised Representation Learning with Deep Convolutional
+    Generative Adversarial Networks (DCGAN), ICLR 2016.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdgm import metrics, nets
+from tfdgm.base import PACKAGE, GenerativeModel
+
+#: Datasets of the registered implicit models (the first is the default of ``tfdgm train``).
+DATASETS = ("8gaussians", "digits-continuous", "digits", "moons", "checkerboard", "spirals")
+#: Hyperparameters small enough for the tests.
+TINY = dict(latent_dim=2, hidden_units=(16,), filters=4)
+
+
+def conv_critic(image_shape: Sequence[int], filters: int = 32, **kwargs) -> nets.ConvEncoder:
+    """DCGAN-style critic for images: :class:`tfdgm.nets.ConvEncoder` with LeakyReLU(0.2)
+    and one linear output, ``[batch, H*W*C]`` -> ``[batch, 1]``. No batch normalization: it
+    couples the examples of a batch, which breaks the per-example gradient penalty of WGAN-GP
+    (Gulrajani et al., 2017)."""
+    return nets.ConvEncoder(image_shape, 1, filters, activation="leaky_relu", **kwargs)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE, name="ConvCritic")
+class _LegacyConvCritic(nets.ConvEncoder):
+    """Loads the critic of models saved while it was a class of its own (``tfdgm>ConvCritic``,
+    config ``image_shape``, ``filters``): the same layers and weights as :func:`conv_critic`."""
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return conv_critic(config.pop("image_shape"), config.pop("filters", 32), **config)
+
+
+class ImplicitModel(GenerativeModel):
+    """x = G(z), z ~ N(0, I_L): the generator, sampling, export and sample-quality reports.
+
+    Args:
+        event_shape: shape of one data point.
+        latent_dim: L, dimension of the noise z.
+        generator: a Keras layer z ``[batch, L]`` -> ``[batch, prod(event_shape)]``; default an
+            MLP (``architecture="mlp"``) or a DCGAN-style transposed-convolution net
+            (``"conv"``, :class:`tfdgm.nets.ConvDecoder`).
+        hidden_units: widths of the default MLPs.
+        architecture: ``"mlp"`` or ``"conv"`` (needs ``image_shape``).
+        image_shape: ``(H, W)`` or ``(H, W, C)`` of flattened image events.
+        filters: width of the default convolutional nets.
+        output_activation: applied to the generator output: ``None`` (linear, real data) or
+            ``"sigmoid"`` (data in [0, 1], e.g. digits).
+        seed: seed of the model's random stream.
+    """
+
+    #: Q_G has no density to evaluate.
+    density = "none"
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        latent_dim: int = 8,
+        generator: keras.layers.Layer | None = None,
+        hidden_units: Sequence[int] = (128, 128),
+        architecture: str = "mlp",
+        image_shape: Sequence[int] | None = None,
+        filters: int = 32,
+        output_activation: str | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        if architecture not in ("mlp", "conv"):
+            raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
+        if architecture == "conv" and image_shape is None:
+            raise ValueError("architecture='conv' needs image_shape=(H, W) or (H, W, C)")
+        if output_activation not in (None, "sigmoid"):
+            raise ValueError(
+                f"output_activation must be None or 'sigmoid', got {output_activation!r}"
+            )
+        super().__init__(event_shape, support="real", seed=seed, **kwargs)
+        self.latent_dim = int(latent_dim)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.architecture = architecture
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self.filters = int(filters)
+        self.output_activation = output_activation
+        if architecture == "conv":
+            channels = self.event_size // int(np.prod(self.image_shape[:2]))
+            generator = generator or nets.ConvDecoder(
+                self.image_shape, channels, self.filters, name="generator"
+            )
+        self.generator = nets.deserialize(generator) or nets.MLP(
+            self.hidden_units, self.event_size, name="generator"
+        )
+
+    @classmethod
+    def for_dataset(cls, dataset, **hparams):
+        """A model for ``dataset``: DCGAN-style nets and a sigmoid output for 8x8/28x28 images
+        (values in [0, 1]; binary digits are modelled as grey levels in [0, 1]), MLPs and a
+        linear output for vectors. Categorical data is refused."""
+        if dataset.support == "categorical":
+            raise ValueError(
+                f"{cls.__name__} models real-valued data; use the '-continuous' or binary "
+                f"version of {dataset.name!r}"
+            )
+        if dataset.image_shape is not None:
+            hparams.setdefault("architecture", "conv")
+            hparams.setdefault("output_activation", "sigmoid")
+            if hparams["architecture"] == "conv":
+                hparams.setdefault("image_shape", dataset.image_shape)
+        return cls(event_shape=dataset.event_shape, **hparams)
+
+    def _build(self):
+        self.generator(tf.zeros([1, self.latent_dim]))
+
+    # ------------------------------------------------------------------ the model
+    def noise(self, num_samples, seed=None) -> tf.Tensor:
+        """z ~ N(0, I_L), ``[num_samples, L]``."""
+        return tf.random.stateless_normal([num_samples, self.latent_dim], seed=self._seed(seed))
+
+    def generate(self, z, training: bool = False) -> tf.Tensor:
+        """x = G(z) (through the output activation), float32 ``[batch, *event_shape]``."""
+        x = tf.cast(self.generator(z, training=training), tf.float32)
+        if self.output_activation == "sigmoid":
+            x = tf.sigmoid(x)
+        return tf.reshape(x, [-1, *self.event_shape])
+
+    def sample(self, num_samples: int, seed=None) -> tf.Tensor:
+        """x = G(z), z ~ N(0, I): float32 ``[num_samples, *event_shape]``."""
+        return self.generate(self.noise(num_samples, seed))
+
+    # ------------------------------------------------------------------ reports
+    def summary_metrics(self, dataset) -> dict:
+        """FD and KID against the test split (and the train-vs-test reference values; mode
+        coverage on "8gaussians"), see :func:`tfdgm.metrics.sample_quality`."""
+        return metrics.sample_quality(self, dataset, reference=True)
+
+    def export_endpoints(self):
+        endpoints = super().export_endpoints()
+        spec_z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+        endpoints["generate"] = (lambda z: self.generate(z), [spec_z])
+        return endpoints
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "event_shape": self.event_shape,
+            "latent_dim": self.latent_dim,
+            "generator": nets.serialize(self.generator),
+            "hidden_units": self.hidden_units,
+            "architecture": self.architecture,
+            "image_shape": self.image_shape,
+            "filters": self.filters,
+            "output_activation": self.output_activation,
+        }
+
+
+class AdversarialModel(ImplicitModel):
+    """An :class:`ImplicitModel` trained against a discriminator (critic) V, two optimizers.
+
+    Each ``train_step`` on a real batch x makes ``discriminator_steps`` discriminator updates
+    (each with fresh noise, on the same real batch), then one generator update. Subclasses
+    implement ``discriminator_objective(x_real, x_fake)`` (a dict with ``"d_loss"``, minimized
+    over V, and ``"loss"``, the discrepancy estimate) and ``generator_objective(x_fake)``.
+
+    Args:
+        discriminator: a Keras layer x ``[batch, prod(event_shape)]`` -> ``[batch, 1]``;
+            default an MLP with LeakyReLU(0.2) or :func:`conv_critic`.
+        discriminator_steps: discriminator updates per generator update.
+        **kwargs: see :class:`ImplicitModel`.
+    """
+
+    #: Adam's (beta_1, beta_2) in ``compile`` defaults and ``compile_default``.
+    adam_betas = (0.5, 0.999)
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        discriminator: keras.layers.Layer | None = None,
+        discriminator_steps: int = 1,
+        **kwargs,
+    ):
+        super().__init__(event_shape, **kwargs)
+        if int(discriminator_steps) < 1:
+            raise ValueError(f"discriminator_steps must be >= 1, got {discriminator_steps}")
+        self.discriminator_steps = int(discriminator_steps)
+        if self.architecture == "conv":
+            discriminator = discriminator or conv_critic(
+                self.image_shape, self.filters, name="discriminator"
+            )
+        self.discriminator = nets.deserialize(discriminator) or nets.MLP(
+            self.hidden_units, 1, activation="leaky_relu", name="discriminator"
+        )
+        self._optimizer_configs = None
+
+    def _build(self):
+        super()._build()
+        self.discriminator(tf.zeros([1, self.event_size]))
+
+    def discriminate(self, x, training: bool = False) -> tf.Tensor:
+        """Raw discriminator (critic) output V(x), float32 ``[batch]``."""
+        x = tf.reshape(tf.convert_to_tensor(x, tf.float32), [-1, self.event_size])
+        return tf.cast(self.discriminator(x, training=training), tf.float32)[:, 0]
+
+    def call(self, x, training=False):
+        """V(x): the discriminator's output (the model has no density to return)."""
+        return self.discriminate(x, training=training)
+
+    def discriminator_objective(self, x_real, x_fake, training=False) -> dict:
+        raise NotImplementedError
+
+    def generator_objective(self, x_fake, training=False) -> tf.Tensor:
+        raise NotImplementedError
+
+    def objective(self, x, training=False):
+        x_fake = self.sample(tf.shape(x)[0])
+        values = self.discriminator_objective(x, x_fake, training=training)
+        values["g_loss"] = self.generator_objective(x_fake, training=training)
+        return values
+
+    # ------------------------------------------------------------------ training
+    def compile(
+        self,
+        generator_optimizer=None,
+        discriminator_optimizer=None,
+        optimizer=None,
+        **kwargs,
+    ):
+        """Two optimizers: ``generator_optimizer`` and ``discriminator_optimizer``.
+
+        ``optimizer`` (if given) is cloned for whichever of the two is missing; without any,
+        both are ``Adam(2e-4, *adam_betas)``. Under ``mixed_float16`` both are wrapped in a
+        ``LossScaleOptimizer``. Other keyword arguments (``jit_compile``, ``run_eagerly``,
+        ...) go to ``keras.Model.compile``; a ``loss`` is refused (the model owns it).
+        """
+        if kwargs.get("loss") is not None:
+            raise ValueError(f"{type(self).__name__} owns its objective; do not pass loss=")
+        kwargs.pop("loss", None)
+
+        def make(opt):
+            if opt is None and optimizer is not None:
+                opt = _clone(keras.optimizers.get(optimizer))
+            elif opt is None:
+                opt = keras.optimizers.Adam(2e-4, *self.adam_betas)
+            return keras.optimizers.get(opt)
+
+        generator_optimizer = make(generator_optimizer)
+        discriminator_optimizer = make(discriminator_optimizer)
+        if discriminator_optimizer is generator_optimizer:
+            discriminator_optimizer = _clone(generator_optimizer)
+        self._optimizer_configs = {
+            "generator_optimizer": keras.optimizers.serialize(generator_optimizer),
+            "discriminator_optimizer": keras.optimizers.serialize(discriminator_optimizer),
+        }
+        if self.dtype_policy.name == "mixed_float16":
+            wrap = keras.optimizers.LossScaleOptimizer
+            generator_optimizer = wrap(generator_optimizer, name="generator_loss_scale")
+            discriminator_optimizer = wrap(discriminator_optimizer, name="discriminator_loss_scale")
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        super().compile(optimizer=generator_optimizer, auto_scale_loss=False, **kwargs)
+        # Create the slot variables now, outside any tf.function (and inside the
+        # distribution strategy's scope if compile is called there).
+        generator_optimizer.build(self.generator.trainable_variables)
+        discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def compile_default(self, learning_rate: float = 2e-4, jit_compile: bool = False, **kwargs):
+        """Adam(learning_rate, *adam_betas) for both networks."""
+        self.compile(
+            generator_optimizer=keras.optimizers.Adam(learning_rate, *self.adam_betas),
+            discriminator_optimizer=keras.optimizers.Adam(learning_rate, *self.adam_betas),
+            jit_compile=jit_compile,
+            **kwargs,
+        )
+
+    def get_compile_config(self):
+        if self._optimizer_configs is None:
+            return None
+        return dict(self._optimizer_configs)
+
+    def compile_from_config(self, config):
+        self.compile(
+            generator_optimizer=keras.optimizers.deserialize(config["generator_optimizer"]),
+            discriminator_optimizer=keras.optimizers.deserialize(config["discriminator_optimizer"]),
+        )
+
+    def train_step(self, data):
+        x = self._unpack(data)
+        batch = tf.shape(x)[0]
+        d_variables = self.discriminator.trainable_variables
+        g_variables = self.generator.trainable_variables
+        for _ in range(self.discriminator_steps):
+            x_fake = tf.stop_gradient(self.sample(batch))
+            with tf.GradientTape() as tape:
+                values = self.discriminator_objective(x, x_fake, training=True)
+                scaled = self._scaled(values["d_loss"], self.discriminator_optimizer)
+            self._minimize(scaled, d_variables, self.discriminator_optimizer, tape)
+        with tf.GradientTape() as tape:
+            x_fake = self.generate(self.noise(batch), training=True)
+            g_loss = self.generator_objective(x_fake, training=True)
+            scaled = self._scaled(g_loss, self.generator_optimizer)
+        self._minimize(scaled, g_variables, self.generator_optimizer, tape)
+        values["g_loss"] = g_loss
+        return self._update_metrics(values, batch)
+
+    def figures(self, dataset) -> dict:
+        """The base pictures and, on 2-D data, the discriminator's output V(x) over the plane
+        with data and samples (``discriminator.png``)."""
+        figures = super().figures(dataset)
+        if tuple(dataset.event_shape) != (2,):
+            return figures
+        import matplotlib.pyplot as plt
+
+        axis = np.linspace(-4, 4, 120, dtype=np.float32)
+        grid = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
+        values = np.asarray(self.discriminate(grid)).reshape(len(axis), len(axis))
+        samples = np.asarray(self.sample(500, seed=(0, 3)))
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        mesh = ax.pcolormesh(axis, axis, values, cmap="RdBu_r", shading="auto")
+        fig.colorbar(mesh, ax=ax, label="V(x)")
+        ax.scatter(*dataset.x_test[:500].T, s=2, c="k", label="data")
+        ax.scatter(*samples.T, s=2, c="orange", label="samples")
+        ax.set(xlim=(-4, 4), ylim=(-4, 4), aspect="equal", title=f"{type(self).__name__} critic")
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
+        return {**figures, "discriminator": fig}
+
+    def export_endpoints(self):
+        endpoints = super().export_endpoints()
+        spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
+        endpoints["discriminate"] = (lambda x: self.discriminate(x), [spec_x])
+        return endpoints
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "discriminator": nets.serialize(self.discriminator),
+            "discriminator_steps": self.discriminator_steps,
+        }
+
+
+def _clone(optimizer):
+    """A fresh optimizer with the same configuration (no shared slot variables)."""
+    return type(optimizer).from_config(optimizer.get_config())
