@@ -1,4 +1,4 @@
-"""Known-answer tests for RBMs and DBNs: brute-force partition functions, exact gradients,
+"""Known-answer tests for RBMs: brute-force partition functions, exact gradients,
 exact distributions of tiny models (all computed here in NumPy from the weights)."""
 
 import itertools
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfdgm import data
-from tfdgm.models.rbm import DBN, EXACT_MAX_UNITS, RBM
+from tfdgm.models.rbm import EXACT_MAX_UNITS, RBM
 
 
 def states(n: int) -> np.ndarray:
@@ -225,50 +225,3 @@ def test_gaussian_rbm_fits_continuous_digits():
     history = rbm.fit(continuous.x_train, epochs=3, batch_size=32, verbose=0)
     assert set(history.history) == {"loss", "reconstruction_error"}
     assert float(tf.reduce_mean(rbm.log_prob(continuous.x_test))) > before
-
-
-# ---------------------------------------------------------------- deep belief nets
-def test_dbn_with_one_rbm_is_that_rbm():
-    dbn = DBN([5, 3], seed=0)
-    reference = random_rbm(5, 3, seed=9)
-    for mine, theirs in zip(dbn.rbms[0].trainable_variables, reference.trainable_variables):
-        mine.assign(theirs)
-    x = states(5).astype("float32")
-    np.testing.assert_allclose(dbn.log_prob(x), reference.log_prob(x), atol=1e-6)
-
-
-def test_dbn_importance_sampled_log_prob_matches_enumeration():
-    """p(v) = sum_{h1} p(v | h1) p_top(h1), p_top the top RBM's marginal over h1."""
-    dbn = DBN([3, 2, 3], seed=0)
-    for layer, rbm in enumerate(dbn.rbms):
-        ref = random_rbm(rbm.num_visible, rbm.num_hidden, seed=10 + layer)
-        for mine, theirs in zip(rbm.trainable_variables, ref.trainable_variables):
-            mine.assign(theirs)
-    W, b, _ = params(dbn.rbms[0])
-    h1, log_top, _ = brute_log_p(dbn.rbms[1])
-    v = states(3)
-    logits = b + h1 @ W.T  # (h1 states, 3)
-    log_cond = (v[:, None] * logits - np.logaddexp(0, logits)).sum(-1)  # (v, h1)
-    exact = np.logaddexp.reduce(log_cond + log_top, axis=1)
-    estimate = np.asarray(dbn.log_prob(v.astype("float32"), num_samples=3000, seed=(1, 2)))
-    np.testing.assert_allclose(np.exp(estimate), np.exp(exact), atol=0.01)
-    assert abs(np.exp(estimate).sum() - 1) < 0.02
-
-
-def test_dbn_trains_greedily_one_layer_at_a_time(digits):
-    dbn = DBN.for_dataset(digits, hidden_sizes=(16, 8), seed=0)
-    dbn.compile_default()
-    snapshots = []
-    record = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: snapshots.append([params(r)[0] for r in dbn.rbms])
-    )
-    start = [params(r)[0] for r in dbn.rbms]
-    history = dbn.fit(digits.x_train[:256], epochs=4, batch_size=32, verbose=0, callbacks=[record])
-    assert history.history["layer"] == [0.0, 0.0, 1.0, 1.0]
-    # layer 1 is untouched while layer 0 trains, and layer 0 is frozen afterwards
-    np.testing.assert_array_equal(snapshots[1][1], start[1])
-    assert not np.array_equal(snapshots[1][0], start[0])
-    np.testing.assert_array_equal(snapshots[3][0], snapshots[1][0])
-    assert not np.array_equal(snapshots[3][1], snapshots[1][1])
-    samples = np.asarray(dbn.sample(5, seed=(1, 2), num_steps=10))
-    assert samples.shape == (5, 64) and set(np.unique(samples)) <= {0.0, 1.0}

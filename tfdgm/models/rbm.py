@@ -1,4 +1,4 @@
-"""Restricted Boltzmann machines (binary and Gaussian-Bernoulli) and deep belief nets.
+"""Restricted Boltzmann machines: binary and Gaussian-Bernoulli visible units.
 
 An RBM is an undirected bipartite model of visible units v and binary hidden units h:
 
@@ -22,7 +22,9 @@ the data; persistent CD (PCD) keeps "fantasy particles" running between updates.
 implemented as the gradient of mean F(v_data) - mean F(stop_gradient(v_model)).
 
 log Z is exact by enumerating the smaller layer (``EXACT_MAX_UNITS``) or estimated by
-annealed importance sampling (AIS) between the RBM with W = 0, c = 0 and the model.
+annealed importance sampling (AIS) between the RBM with W = 0, c = 0 and the model, with
+the generic machinery of :mod:`tfdgm.partition`. Deep belief nets, stacks of RBMs, are in
+:mod:`tfdgm.models.dbn`.
 
 References:
     Smolensky, Information processing in dynamical systems, 1986 ("harmonium").
@@ -30,16 +32,12 @@ References:
     Tieleman, Training RBMs using approximations to the likelihood gradient, ICML 2008.
     Salakhutdinov & Murray, On the quantitative analysis of deep belief networks, ICML 2008.
     Hinton, A practical guide to training restricted Boltzmann machines, UTML TR 2010-003.
-    Hinton, Osindero & Teh, A fast learning algorithm for deep belief nets, 2006.
     Besag, Statistical analysis of non-lattice data, 1975 (pseudo-likelihood).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -47,38 +45,27 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfdgm import registry
-from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.base import PACKAGE
+from tfdgm.partition import (
+    EXACT_MAX_UNITS,
+    EnergyBasedModel,
+    LogPartition,
+    ais_schedule,
+    in_graph,
+)
 
 tfd = tfp.distributions
 
-#: ``log_partition(method="exact")`` enumerates 2^n configurations of the smaller layer
-#: (the hidden layer for Gaussian visible units); it refuses for n above this.
-EXACT_MAX_UNITS = 20
-_CHUNK_BITS = 14  # enumerate 2^14 configurations at a time
+__all__ = ["EXACT_MAX_UNITS", "RBM", "LogPartition"]
 
 
-class LogPartition(NamedTuple):
-    """An exact value or an estimate of log Z.
+def __getattr__(name: str):
+    """``tfdgm.models.rbm.DBN`` still works: deep belief nets live in :mod:`tfdgm.models.dbn`."""
+    if name == "DBN":
+        from tfdgm.models.dbn import DBN
 
-    ``stddev`` is the standard error of the estimate (delta method, std(w) / (sqrt(M) mean(w))
-    for AIS with M chains; 0 when exact); ``lower``/``upper`` bound log(Z_hat -+ 3 se(Z_hat))
-    as in Salakhutdinov & Murray (2008); ``method`` is ``"exact"`` or ``"ais"``.
-    """
-
-    value: tf.Tensor
-    stddev: tf.Tensor
-    lower: tf.Tensor
-    upper: tf.Tensor
-    method: str
-
-
-def _binary_configurations(num_bits: int, start: int, stop: int) -> tf.Tensor:
-    """Rows ``start..stop-1`` of the 2^num_bits binary configurations, float64 ``[n, bits]``."""
-    index = tf.range(start, stop, dtype=tf.int64)[:, None]
-    bits = tf.bitwise.bitwise_and(
-        tf.bitwise.right_shift(index, tf.range(num_bits, dtype=tf.int64)), 1
-    )
-    return tf.cast(bits, tf.float64)
+        return DBN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _split(seed, n: int = 2):
@@ -90,16 +77,8 @@ def _pooled_std(x) -> float:
     return round(float(np.sqrt(np.mean(np.var(np.asarray(x, np.float64), axis=0)))), 4)
 
 
-def _in_graph(fn, *args):
-    """Run ``fn(*args)`` as a traced graph when called eagerly (long sampling loops run
-    ~100x faster than op by op), directly when already inside a graph."""
-    if tf.executing_eagerly():
-        return tf.function(fn, autograph=False)(*args)
-    return fn(*args)
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class RBM(GenerativeModel):
+class RBM(EnergyBasedModel):
     """Restricted Boltzmann machine trained by CD-k or persistent CD through Keras ``fit``.
 
     Args:
@@ -174,7 +153,6 @@ class RBM(GenerativeModel):
             else ("loss", "reconstruction_error")
         )
         self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
-        object.__setattr__(self, "_log_z_cache", {})  # untracked: see log_partition
         self.build()
 
     @classmethod
@@ -312,7 +290,7 @@ class RBM(GenerativeModel):
 
             return tf.while_loop(lambda step, _: step < num_steps, body, (tf.constant(0), v))[1]
 
-        return tf.stop_gradient(_in_graph(chain, v, tf.convert_to_tensor(num_steps), seed))
+        return tf.stop_gradient(in_graph(chain, v, tf.convert_to_tensor(num_steps), seed))
 
     def _base_sample(self, num_samples, seed):
         """v from the RBM with W = 0: independent Bernoulli(sigmoid(b)) or N(b, s^2)."""
@@ -471,103 +449,41 @@ class RBM(GenerativeModel):
         )
 
     # ------------------------------------------------------------------ partition function
-    @property
-    def log_prob_method(self) -> str:
-        """``"exact"`` when the smaller enumerable layer has at most ``EXACT_MAX_UNITS`` units,
-        else ``"ais"``: which estimate of log Z ``log_prob`` uses by default."""
-        return "exact" if self._enumerated_units() <= EXACT_MAX_UNITS else "ais"
-
     def _enumerated_units(self) -> int:
+        """The layer that exact log Z enumerates: the smaller (hidden for Gaussian units)."""
         if self.visible == "gaussian":
             return self.num_hidden
         return min(self.num_visible, self.num_hidden)
 
-    def log_partition(
-        self,
-        method: str = "exact",
-        num_chains: int | None = None,
-        num_betas: int | None = None,
-        seed=None,
-    ) -> LogPartition:
-        """log Z = log sum_{v,h} exp(-E(v, h)) (an integral over v for Gaussian units).
-
-        Args:
-            method: ``"exact"``: enumerate the 2^n states of the smaller layer (the hidden
-                layer for Gaussian units) in float64; raises ValueError for
-                n > ``EXACT_MAX_UNITS`` (20). ``"ais"``: annealed importance sampling.
-            num_chains, num_betas: AIS chains M and intermediate temperatures K (defaults
-                ``ais_chains``, ``ais_betas``).
-            seed: AIS seed (int32[2]); the model's stream when None.
-
-        Returns:
-            A :class:`LogPartition` (value, stddev, lower, upper, method).
-
-        Called eagerly, the result is a deterministic function of the weights, the method,
-        its settings and an explicit seed, and is cached: scoring a test set in batches
-        computes log Z once.
-        """
-        if method not in ("exact", "ais"):
-            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
-        num_chains, num_betas = int(num_chains or self.ais_chains), int(num_betas or self.ais_betas)
-        key = None
-        if tf.executing_eagerly() and (method == "exact" or seed is not None):
-            seed_key = () if method == "exact" else tuple(np.asarray(self._seed(seed)).tolist())
-            key = (method, num_chains, num_betas, seed_key, self._weights_digest())
-            if key in self._log_z_cache:
-                return self._log_z_cache[key]
-        if method == "exact":
-            value = tf.cast(self._exact_log_partition(), tf.float32)
-            zero = tf.zeros([])
-            result = LogPartition(value, zero, value, value, "exact")
-        else:
-            result = self._ais(num_chains, num_betas, seed)
-        if key is not None:
-            self._log_z_cache.clear()  # keep the latest only
-            self._log_z_cache[key] = result
-        return result
-
-    def _weights_digest(self) -> str:
-        digest = hashlib.sha1()
-        for variable in (self.kernel, self.visible_bias, self.hidden_bias):
-            digest.update(np.asarray(variable).tobytes())
-        return digest.hexdigest()
-
-    def _exact_log_partition(self) -> tf.Tensor:
-        n = self._enumerated_units()
-        if n > EXACT_MAX_UNITS:
-            raise ValueError(
-                f"exact log Z enumerates 2^{n} states of the smaller layer; the limit is "
-                f"2^{EXACT_MAX_UNITS} (EXACT_MAX_UNITS). Use log_partition(method='ais')."
-            )
+    def _enumeration(self):
+        """log f(s) of the enumerated layer with the other one summed (or, for Gaussian v,
+        integrated) out in closed form, float64; and the constant added to log Z."""
         W, b, c = (tf.cast(p, tf.float64) for p in self._params())
-        enumerate_hidden = self.visible == "gaussian" or self.num_hidden <= self.num_visible
         s = self.visible_std
-        parts = []
-        for start in range(0, 2**n, 2**_CHUNK_BITS):
-            states = _binary_configurations(n, start, min(2**n, start + 2**_CHUNK_BITS))
-            if enumerate_hidden and self.visible == "bernoulli":
-                # log sum_v exp(-E) = c'h + sum_i softplus(b_i + W_i h)
-                wh = tf.matmul(states, W, transpose_b=True)
-                log_terms = tf.linalg.matvec(states, c) + tf.reduce_sum(
-                    tf.math.softplus(b + wh), -1
-                )
-            elif enumerate_hidden:
-                # the Gaussian integral over v: c'h + b'Wh/s + |Wh|^2/2 (+ V/2 log 2 pi s^2)
-                wh = tf.matmul(states, W, transpose_b=True)
-                log_terms = (
-                    tf.linalg.matvec(states, c)
-                    + tf.linalg.matvec(wh, b) / s
-                    + 0.5 * tf.reduce_sum(tf.square(wh), -1)
-                )
-            else:
-                log_terms = tf.linalg.matvec(states, b) + tf.reduce_sum(
-                    tf.math.softplus(tf.matmul(states, W) + c), -1
-                )
-            parts.append(tf.reduce_logsumexp(log_terms))
-        log_z = tf.reduce_logsumexp(tf.stack(parts))
         if self.visible == "gaussian":
-            log_z += 0.5 * self.num_visible * math.log(2 * math.pi * s**2)
-        return log_z
+            # the Gaussian integral over v: c'h + b'Wh/s + |Wh|^2/2 + V/2 log 2 pi s^2
+            def log_unnormalized(h):
+                wh = tf.matmul(h, W, transpose_b=True)
+                quadratic = tf.linalg.matvec(wh, b) / s + 0.5 * tf.reduce_sum(tf.square(wh), -1)
+                return tf.linalg.matvec(h, c) + quadratic
+
+            return log_unnormalized, 0.5 * self.num_visible * math.log(2 * math.pi * s**2)
+        if self.num_hidden <= self.num_visible:
+            # log sum_v exp(-E(v, h)) = c'h + sum_i softplus(b_i + W_i h)
+            return (
+                lambda h: (
+                    tf.linalg.matvec(h, c)
+                    + tf.reduce_sum(tf.math.softplus(b + tf.matmul(h, W, transpose_b=True)), -1)
+                ),
+                0.0,
+            )
+        # -F(v) = b'v + sum_j softplus(c_j + v'W_j)
+        return (
+            lambda v: (
+                tf.linalg.matvec(v, b) + tf.reduce_sum(tf.math.softplus(tf.matmul(v, W) + c), -1)
+            ),
+            0.0,
+        )
 
     def _base_log_partition(self) -> tf.Tensor:
         """log Z of the RBM with W = 0, c = 0: sum_i softplus(b_i) + H log 2 (Bernoulli) or
@@ -578,99 +494,26 @@ class RBM(GenerativeModel):
             return tf.reduce_sum(tf.math.softplus(b)) + hidden
         return 0.5 * self.num_visible * math.log(2 * math.pi * self.visible_std**2) + hidden
 
-    @staticmethod
-    def ais_schedule(num_betas: int) -> tf.Tensor:
-        """Inverse temperatures 0 = beta_0 < ... < beta_K = 1, denser near 1: the
-        proportions of Salakhutdinov & Murray (500 in [0, .5), 4000 in [.5, .9),
-        10000 in [.9, 1])."""
-        k1 = max(1, round(num_betas * 500 / 14500))
-        k2 = max(1, round(num_betas * 4000 / 14500))
-        k3 = max(1, num_betas - k1 - k2)
-        betas = np.concatenate(
-            [
-                np.linspace(0.0, 0.5, k1, endpoint=False),
-                np.linspace(0.5, 0.9, k2, endpoint=False),
-                np.linspace(0.9, 1.0, k3 + 1),
-            ]
-        )
-        return tf.constant(betas, tf.float32)
+    #: The AIS temperatures (see :func:`tfdgm.partition.ais_schedule`).
+    ais_schedule = staticmethod(ais_schedule)
 
-    def _ais(self, num_chains: int, num_betas: int, seed) -> LogPartition:
-        """AIS from p_0 = RBM(W = 0, b, c = 0) to p_1 = the model through the RBMs
-        (beta W, b, beta c). log w = sum_k [F_{beta_{k-1}}(v_k) - F_{beta_k}(v_k)], v_k from
-        Gibbs transitions at beta_{k-1}; Z_1 / Z_0 ~ mean(w)."""
-        seed = self._seed(seed)
-        seed_init, seed_chain = _split(seed)
-        betas = self.ais_schedule(num_betas)
-        num_steps = int(betas.shape[0]) - 1
-        W, b, c = self._params()
-        v0 = self._base_sample(num_chains, seed_init)
+    def _annealing(self, num_chains: int, seed):
+        """AIS from p_0 = RBM(W = 0, b, c = 0) to the model through the RBMs (beta W, b,
+        beta c), with -F_beta(v) = (b-term) + sum_j softplus(beta (c_j + (v/s)'W_j)). The
+        b-term does not depend on beta and cancels in every ratio, so log f_beta keeps only
+        the softplus sum (H log 2 at beta = 0, in log Z_0 too); transitions are block Gibbs
+        sweeps at beta."""
+        W, _, c = self._params()
 
-        def pre_activation(v):
-            return tf.matmul(self._scaled_visible(v), W) + c
+        def log_unnormalized(v, beta):
+            pre = tf.matmul(self._scaled_visible(v), W) + c
+            return tf.reduce_sum(tf.math.softplus(beta * pre), -1)
 
-        def body(k, v, log_w):
-            # The b-terms of F cancel between temperatures: only softplus(beta pre) remains.
-            pre = pre_activation(v)
-            log_w += tf.reduce_sum(
-                tf.math.softplus(betas[k + 1] * pre) - tf.math.softplus(betas[k] * pre), -1
-            )
-            v = self.gibbs_step(
-                v, tf.random.experimental.stateless_fold_in(seed_chain, k), betas[k + 1]
-            )
-            return k + 1, v, log_w
-
-        def anneal(v0):
-            return tf.while_loop(
-                lambda k, v, log_w: k < num_steps,
-                body,
-                (tf.constant(0), v0, tf.zeros([num_chains])),
-            )[2]
-
-        log_w = _in_graph(anneal, v0)
-        log_w = tf.cast(log_w, tf.float64)
-        log_mean = tf.reduce_logsumexp(log_w) - math.log(num_chains)
-        ratio = tf.exp(log_w - log_mean)  # w / mean(w)
-        rel_se = tf.math.reduce_std(ratio) / math.sqrt(num_chains)  # se(Z_hat) / Z_hat
-        value = tf.cast(self._base_log_partition(), tf.float64) + log_mean
-        lower = value + tf.math.log(tf.maximum(1.0 - 3.0 * rel_se, 1e-30))
-        upper = value + tf.math.log1p(3.0 * rel_se)
-        f32 = lambda t: tf.cast(t, tf.float32)
-        return LogPartition(f32(value), f32(rel_se), f32(lower), f32(upper), "ais")
+        transition = lambda v, beta, seed: self.gibbs_step(v, seed, beta)
+        initial = self._base_sample(num_chains, seed)
+        return initial, self._base_log_partition(), log_unnormalized, transition
 
     # ------------------------------------------------------------------ contract
-    def log_prob(self, x, method: str | None = None, log_partition=None, seed=None):
-        """log p(v) = -F(v) - log Z, float32 ``[batch]``.
-
-        Args:
-            x: a batch ``[batch, V]``.
-            method: ``"exact"`` or ``"ais"``; default ``self.log_prob_method`` (exact when
-                the smaller layer has <= ``EXACT_MAX_UNITS`` units, AIS otherwise).
-            log_partition: a precomputed log Z (a float or a :class:`LogPartition`) to reuse.
-            seed: AIS seed; default (0, 0), so that log_prob is a deterministic function of
-                the weights (batches scored separately share one log Z estimate).
-        """
-        v = self._prepare(x)
-        if log_partition is None:
-            seed = (0, 0) if seed is None else seed
-            log_partition = self.log_partition(method or self.log_prob_method, seed=seed)
-        if isinstance(log_partition, LogPartition):
-            log_partition = log_partition.value
-        return -self.free_energy(v) - tf.cast(log_partition, tf.float32)
-
-    def log_likelihood(self, x, method: str | None = None, seed=None) -> dict:
-        """Mean log p(x) over a batch with the log Z it used and which method gave it
-        (AIS seed (0, 0) by default, as in :meth:`log_prob`)."""
-        seed = (0, 0) if seed is None else seed
-        log_z = self.log_partition(method or self.log_prob_method, seed=seed)
-        log_p = self.log_prob(x, log_partition=log_z)
-        return {
-            "log_likelihood": float(tf.reduce_mean(log_p)),
-            "method": log_z.method,
-            "log_partition": float(log_z.value),
-            "log_partition_stddev": float(log_z.stddev),
-        }
-
     def summary_metrics(self, dataset) -> dict:
         """Test log-likelihood (exact or AIS, which) and test pseudo-log-likelihood."""
         x = dataset.x_test.reshape(len(dataset.x_test), -1)
@@ -727,314 +570,6 @@ class RBM(GenerativeModel):
         }
 
 
-class _GreedySchedule(keras.callbacks.Callback):
-    """Trains layer floor(e L / E) of an L-layer DBN in epoch e of E (greedy, bottom-up)."""
-
-    def __init__(self, dbn, epochs: int, initial_epoch: int, verbose):
-        super().__init__()
-        self.dbn, self.epochs, self.initial_epoch, self.verbose = (
-            dbn,
-            epochs,
-            initial_epoch,
-            verbose,
-        )
-
-    def layer_for(self, epoch: int) -> int:
-        num_layers = len(self.dbn.rbms)
-        span = max(1, self.epochs - self.initial_epoch)
-        return min(num_layers - 1, (epoch - self.initial_epoch) * num_layers // span)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        layer = self.layer_for(epoch)
-        if layer == self.dbn.active_layer and self.dbn.train_function is not None:
-            return
-        self.dbn.active_layer = layer
-        self.dbn.make_train_function(force=True)  # retrace train_step for the new layer
-        self.dbn.test_function = None
-        if self.verbose:
-            sizes = self.dbn.layer_sizes
-            print(
-                f"DBN: training layer {layer + 1}/{len(self.dbn.rbms)} "
-                f"(RBM {sizes[layer]} -> {sizes[layer + 1]}) from epoch {epoch + 1}"
-            )
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class DBN(GenerativeModel):
-    """Deep belief net: a stack of RBMs trained greedily, layer by layer (Hinton et al., 2006).
-
-    Layers h_0 = v, h_1, ..., h_L with sizes ``layer_sizes``. RBM l models h_l with hidden
-    layer h_{l+1}; it is trained (CD-k / PCD-k) on samples h_l ~ q(h_l | h_{l-1}) passed up
-    through the frozen RBMs below. The generative model is the top RBM over (h_{L-1}, h_L)
-    with directed sigmoid layers below it:
-
-        p(h_0, ..., h_{L-1}) = p_top(h_{L-1}) prod_{l<L-1} p(h_l | h_{l+1}),
-
-    where p(h_l | h_{l+1}) is RBM l's p(v | h) and p_top(h) = exp(-F_top(h)) / Z_top.
-
-    Training goes through Keras ``fit``: of E epochs, epoch e trains layer floor(e L / E)
-    (the ``layer`` metric says which; a line is printed when the layer changes);
-    ``pretrain(x, epochs_per_layer)`` is ``fit`` with E = L * epochs_per_layer.
-    ``sample`` runs Gibbs in the top RBM then one directed pass down; ``log_prob``
-    importance-samples the hidden layers with the recognition pass q as the proposal.
-
-    Args:
-        layer_sizes: ``[V, H_1, ..., H_L]``, visible first (L >= 1 RBMs).
-        visible: visible units of the bottom RBM, ``"bernoulli"`` or ``"gaussian"``.
-        cd_k, persistent, num_chains, visible_std, sample_steps: as for :class:`RBM`
-            (shared by every layer).
-        log_prob_samples: default number of importance samples of ``log_prob``.
-        seed: seed of the model's random stream (layer l is seeded ``seed + l + 1``).
-
-    References:
-        Hinton, Osindero & Teh, A fast learning algorithm for deep belief nets, 2006.
-        Salakhutdinov & Murray, On the quantitative analysis of deep belief networks, 2008.
-    """
-
-    metric_names = ("loss", "reconstruction_error", "layer")
-
-    def __init__(
-        self,
-        layer_sizes: Sequence[int],
-        visible: str = "bernoulli",
-        cd_k: int = 1,
-        persistent: bool = False,
-        num_chains: int = 64,
-        visible_std: float = 1.0,
-        sample_steps: int = 1000,
-        log_prob_samples: int = 100,
-        seed: int | None = None,
-        **kwargs,
-    ):
-        layer_sizes = [int(n) for n in layer_sizes]
-        if len(layer_sizes) < 2:
-            raise ValueError(
-                f"layer_sizes needs a visible and >= 1 hidden layer, got {layer_sizes}"
-            )
-        super().__init__(
-            (layer_sizes[0],),
-            support="binary" if visible == "bernoulli" else "real",
-            seed=seed,
-            **kwargs,
-        )
-        self.layer_sizes = layer_sizes
-        self.visible = visible
-        self.cd_k = int(cd_k)
-        self.persistent = bool(persistent)
-        self.num_chains = int(num_chains)
-        self.visible_std = float(visible_std)
-        self.sample_steps = int(sample_steps)
-        self.log_prob_samples = int(log_prob_samples)
-        self.rbms = [
-            RBM(
-                n_in,
-                n_out,
-                visible=visible if layer == 0 else "bernoulli",
-                cd_k=cd_k,
-                persistent=persistent,
-                num_chains=num_chains,
-                visible_std=visible_std,
-                sample_steps=sample_steps,
-                seed=None if seed is None else seed + layer + 1,
-                name=f"rbm_{layer}",
-            )
-            for layer, (n_in, n_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:]))
-        ]
-        self.active_layer = 0
-        self.build()
-
-    @classmethod
-    def for_dataset(cls, dataset, hidden_sizes: Sequence[int] = (64, 32), **hparams) -> DBN:
-        """A DBN ``[V, *hidden_sizes]`` for ``dataset`` (Gaussian bottom units for real data);
-        the bottom visible biases start at the data's log-odds (or mean)."""
-        if dataset.support == "categorical":
-            raise ValueError("DBN models binary or real data, not categorical levels")
-        x = dataset.x_train.reshape(len(dataset.x_train), -1)
-        hparams.setdefault("visible", "bernoulli" if dataset.support == "binary" else "gaussian")
-        if hparams["visible"] == "gaussian":
-            hparams.setdefault("visible_std", _pooled_std(x))
-        model = cls(layer_sizes=[x.shape[1], *hidden_sizes], **hparams)
-        model.rbms[0].init_visible_bias(x)
-        return model
-
-    def _build(self):
-        pass  # every RBM built its variables in its own __init__
-
-    @property
-    def top(self) -> RBM:
-        return self.rbms[-1]
-
-    # ------------------------------------------------------------------ training
-    def propagate_up(self, x, num_layers: int, seed=None) -> tf.Tensor:
-        """h_{num_layers} sampled by passing x up through the first ``num_layers`` RBMs."""
-        h = tf.cast(x, tf.float32)
-        seeds = _split(self._seed(seed), max(2, num_layers))
-        for layer in range(num_layers):
-            h = self.rbms[layer].hidden_conditional(h).sample(seed=seeds[layer])
-        return tf.stop_gradient(h)
-
-    def train_step(self, data):
-        layer = self.active_layer
-        seed_up, seed_cd = _split(self._seed())
-        h = self.propagate_up(self._unpack(data), layer, seed_up)
-        values = self.rbms[layer].cd_update(h, self.optimizer, seed_cd)
-        return self._update_metrics(self._with_layer(values, layer))
-
-    def objective(self, x, training=False):
-        layer = self.active_layer
-        h = self.propagate_up(x, layer)
-        return self._with_layer(self.rbms[layer].objective(h), layer)
-
-    @staticmethod
-    def _with_layer(values, layer):
-        return {
-            "loss": values["loss"],
-            "reconstruction_error": values["reconstruction_error"],
-            "layer": tf.constant(float(layer)),
-        }
-
-    def fit(
-        self,
-        x=None,
-        y=None,
-        batch_size=None,
-        epochs=1,
-        verbose="auto",
-        callbacks=None,
-        initial_epoch=0,
-        **kwargs,
-    ):
-        """Keras ``fit`` with the greedy schedule: epoch e of ``epochs`` trains layer
-        floor(e L / epochs), so give at least L epochs."""
-        schedule = _GreedySchedule(self, epochs, initial_epoch, verbose)
-        return super().fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=[*(callbacks or []), schedule],
-            initial_epoch=initial_epoch,
-            **kwargs,
-        )
-
-    def pretrain(self, x, epochs_per_layer: int = 10, **kwargs):
-        """Greedy layer-wise training, ``epochs_per_layer`` epochs of Keras ``fit`` per RBM."""
-        return self.fit(x, epochs=epochs_per_layer * len(self.rbms), **kwargs)
-
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        # Each step updates one layer's variables: build the optimizer for all of them now
-        # (Keras would build it lazily for the first layer's variables only).
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        # Keras skips models that override compile() unless they restore it themselves.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-
-    def compile_default(
-        self,
-        learning_rate: float = 0.05,
-        jit_compile: bool = False,
-        steps_per_execution: int = 8,
-        **kwargs,
-    ):
-        """SGD with momentum 0.9 (0.5 when persistent) and 8 steps per execution, as
-        :meth:`RBM.compile_default`; one optimizer, each step updates only the layer being
-        trained."""
-        self.compile(
-            optimizer=keras.optimizers.SGD(learning_rate, momentum=0.5 if self.persistent else 0.9),
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
-            **kwargs,
-        )
-
-    # ------------------------------------------------------------------ contract
-    def sample(self, num_samples: int, seed=None, num_steps: int | None = None) -> tf.Tensor:
-        """Gibbs in the top RBM (``num_steps``, default ``sample_steps``), then
-        h_l ~ p(h_l | h_{l+1}) down to the visible layer; float32 ``[num_samples, V]``."""
-        seeds = _split(self._seed(seed), len(self.rbms) + 1)
-        h = self.top.sample(num_samples, seed=seeds[-1], num_steps=num_steps)
-        for layer in reversed(range(len(self.rbms) - 1)):
-            h = self.rbms[layer].visible_conditional(h).sample(seed=seeds[layer])
-        return h
-
-    def log_prob(
-        self, x, num_samples: int | None = None, seed=None, chunk: int = 100, log_partition=None
-    ):
-        """Importance-sampled log p(v) ~= log (1/S) sum_s p(v, h^s) / q(h^s | v), ``[batch]``.
-
-        q(h_1..h_{L-1} | v) = prod_l RBM_l's p(h_{l+1} | h_l) (the recognition pass);
-        p(v, h) = p_top(h_{L-1}) prod_l p(h_l | h_{l+1}), with the top RBM's log Z exact
-        when it can be, else AIS with seed (0, 0) (or ``log_partition`` if given). An
-        unbiased estimate of p(v) (so a stochastic lower bound on log p(v)) for S =
-        ``num_samples`` (default ``log_prob_samples``). With a single RBM this is the RBM's
-        own log p(v).
-        """
-        if log_partition is None:
-            log_partition = self.top.log_partition(self.top.log_prob_method, seed=(0, 0)).value
-        if len(self.rbms) == 1:
-            return self.top.log_prob(x, log_partition=log_partition)
-        v = self._prepare(x)
-        num_samples = int(num_samples or self.log_prob_samples)
-        seed_is = self._seed(seed)
-        log_z = tf.cast(log_partition, tf.float32)
-        batch = tf.shape(v)[0]
-        total = None
-        for i, start in enumerate(range(0, num_samples, chunk)):
-            k = min(chunk, num_samples - start)
-            seeds = _split(tf.random.experimental.stateless_fold_in(seed_is, i), len(self.rbms))
-            h = tf.reshape(tf.tile(v[None], [k, 1, 1]), [k * batch, -1])  # (k * batch, V)
-            log_w = tf.zeros([k * batch])
-            for layer, rbm in enumerate(self.rbms[:-1]):
-                q = rbm.hidden_conditional(h)
-                h_up = q.sample(seed=seeds[layer])
-                log_w += rbm.visible_conditional(h_up).log_prob(h) - q.log_prob(h_up)
-                h = h_up
-            log_w += -self.top.free_energy(h) - log_z
-            part = tf.reduce_logsumexp(tf.reshape(log_w, [k, batch]), 0)
-            total = part if total is None else tf.reduce_logsumexp(tf.stack([total, part]), 0)
-        return total - tf.math.log(float(num_samples))
-
-    def summary_metrics(self, dataset) -> dict:
-        """Importance-sampled test log-likelihood (the top RBM's log Z exact or AIS)."""
-        x = dataset.x_test.reshape(len(dataset.x_test), -1)
-        return {
-            "test_log_likelihood": float(tf.reduce_mean(self.log_prob(x, seed=(0, 0)))),
-            "log_likelihood_method": f"importance sampling, top log Z {self.top.log_prob_method}",
-        }
-
-    def figures(self, dataset) -> dict:
-        """``{"filters": the bottom RBM's filters}`` for image data."""
-        return self.rbms[0].figures(dataset)
-
-    def export_endpoints(self):
-        spec = tf.TensorSpec([None, self.layer_sizes[0]], tf.float32, name="x")
-        endpoints = super().export_endpoints()
-        log_z = float(self.top.log_partition(self.top.log_prob_method, seed=(0, 0)).value)
-        endpoints["log_prob"] = (
-            lambda x: self.log_prob(
-                x, num_samples=min(self.log_prob_samples, 100), seed=(0, 0), log_partition=log_z
-            ),
-            [spec],
-        )
-        return endpoints
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "layer_sizes": self.layer_sizes,
-            "visible": self.visible,
-            "cd_k": self.cd_k,
-            "persistent": self.persistent,
-            "num_chains": self.num_chains,
-            "visible_std": self.visible_std,
-            "sample_steps": self.sample_steps,
-            "log_prob_samples": self.log_prob_samples,
-        }
-
-
 registry.register(
     "rbm",
     RBM,
@@ -1051,21 +586,4 @@ registry.register(
         num_hidden=8, persistent=True, num_chains=16, sample_steps=20, ais_chains=16, ais_betas=100
     ),
     description="restricted Boltzmann machine (CD-k / persistent CD, exact or AIS log Z)",
-)
-
-
-registry.register(
-    "dbn",
-    DBN,
-    family="energy-based",
-    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
-    build=DBN.for_dataset,
-    defaults=dict(
-        epochs=100,
-        batch_size=32,
-        learning_rate=0.05,
-        hparams=dict(hidden_sizes=(64, 20), cd_k=1, log_prob_samples=1000),
-    ),
-    tiny=dict(hidden_sizes=(8, 4), sample_steps=20, log_prob_samples=20),
-    description="deep belief net (greedy layer-wise RBMs, Gibbs in the top, directed pass down)",
 )
