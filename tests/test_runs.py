@@ -91,6 +91,7 @@ class _StubModel:
 
     density = "exact"
     has_density = True
+    event_size = 64
 
     def evaluate(self, *args, **kwargs):
         return {"loss": 2.0}

@@ -63,7 +63,8 @@ def entry_settings(entry) -> tuple[dict, dict]:
     """``(run settings, model hyperparameters)`` of a registry entry.
 
     Run settings are ``epochs``, ``batch_size``, ``learning_rate`` (only where it differs
-    from the class default) and ``jit_compile``: the entry's ``training`` dict, merged over
+    from the class default), ``jit_compile`` and ``steps_per_execution``: the entry's
+    ``training`` dict, merged over
     the older ``defaults`` dict (whose ``hparams`` key holds the hyperparameters).
     """
     defaults = dict(getattr(entry, "defaults", None) or {})
@@ -188,6 +189,7 @@ class Run:
     batch_size: int
     learning_rate: float | None
     jit_compile: bool
+    steps_per_execution: int | None = None
     precision: str = "float32"
     seed: int = 0
     hparams: dict = field(default_factory=dict)
@@ -251,6 +253,7 @@ class Run:
             batch_size=_first(batch_size, training.get("batch_size"), 64),
             learning_rate=_first(learning_rate, training.get("learning_rate")),
             jit_compile=_first(jit_compile, training.get("jit_compile"), False),
+            steps_per_execution=training.get("steps_per_execution"),
             precision=precision,
             seed=seed,
             hparams={**entry_hparams, **(hparams or {})},
@@ -259,9 +262,10 @@ class Run:
     # ------------------------------------------------------------ steps
     def config(self) -> dict:
         """The resolved settings, as written to config.json."""
-        learning_rate = self.learning_rate
+        learning_rate, steps = self.learning_rate, self.steps_per_execution
         if self.model is not None:
             learning_rate = _learning_rate_used(self.model, learning_rate)
+            steps = getattr(self.model, "steps_per_execution", steps)
         return {
             "model": self.entry.name,
             "dataset": self.dataset.name,
@@ -270,6 +274,7 @@ class Run:
             "learning_rate": learning_rate,
             "precision": self.precision,
             "jit_compile": self.jit_compile,
+            "steps_per_execution": steps,
             "seed": self.seed,
             "hparams": self.hparams,
             "image_shape": self.dataset.image_shape,
@@ -287,8 +292,11 @@ class Run:
         model = build(self.dataset, seed=self.seed, **self.hparams)
         model.validate(self.dataset.x_train)
         model.validate(self.dataset.x_test)
-        rate = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
-        model.compile_default(jit_compile=self.jit_compile, **rate)
+        # None leaves the class default (default_learning_rate, default_steps_per_execution)
+        given = dict(learning_rate=self.learning_rate, steps_per_execution=self.steps_per_execution)
+        model.compile_default(
+            jit_compile=self.jit_compile, **{k: v for k, v in given.items() if v is not None}
+        )
         self.model = model
         return model
 
@@ -349,7 +357,7 @@ class Run:
         if model.has_density:
             levels = getattr(dataset, "num_levels", None)
             log_p = held_out_log_prob(model, dataset.x_test)
-            metrics.update(nll_metrics(log_p, int(np.prod(dataset.event_shape)), levels))
+            metrics.update(nll_metrics(log_p, model.event_size, levels))
             if levels:
                 metrics["num_levels"] = levels
         extra = model.summary_metrics(dataset)
