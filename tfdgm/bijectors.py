@@ -7,8 +7,8 @@ variables,
 
 The Keras layers here hold the variables; each has a ``bijector()`` method that builds a
 fresh ``tfp.bijectors`` object from them **at call time** (TFP objects built once would
-freeze Keras 3 variables, see ``KERAS_TFP_NOTES.md``). TFP supplies the transforms and their
-log-determinants (``tfb.RealNVP``, ``tfb.MaskedAutoregressiveFlow``, ``tfb.Shift``,
+freeze Keras 3 variables, see ``docs/keras_tfp_notes.md``). TFP supplies the transforms
+and their log-determinants (``tfb.RealNVP``, ``tfb.MaskedAutoregressiveFlow``, ``tfb.Shift``,
 ``tfb.Scale``, ``tfb.Permute``); the only hand-written Jacobian is batch normalization's,
 because ``tfb.BatchNormalization`` needs a Keras 2 layer.
 

@@ -4,7 +4,7 @@ Every head casts its parameters to float32 first, so a model computing in
 ``mixed_float16`` or ``mixed_bfloat16`` still gets float32 log-probabilities.
 Heads are plain functions: a distribution is built at call time from the tensors
 a network just produced, never stored on a model (TFP would freeze Keras 3
-variables, see ``KERAS_TFP_NOTES.md``).
+variables, see ``docs/keras_tfp_notes.md``).
 
 >>> import tensorflow as tf
 >>> d = bernoulli(tf.zeros([3, 4]), event_shape=(4,))
