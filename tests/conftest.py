@@ -19,6 +19,9 @@ except RuntimeError:  # already initialized (doctests imported TF first): strate
 from tfdgm import data, registry  # noqa: E402
 
 MODEL_NAMES = registry.names()
+#: Every registered (model, variant) pair; variant None is the entry's base configuration.
+CASES = registry.cases()
+CASE_IDS = [name if variant is None else f"{name}[{variant}]" for name, variant in CASES]
 NUM_EXAMPLES = 64
 
 
@@ -36,29 +39,22 @@ def _float32_policy():
 _DATASETS = {}
 
 
-def tiny_dataset(entry) -> data.Dataset:
-    """The model's default dataset cut to NUM_EXAMPLES train and test examples."""
-    name = entry.datasets[0]
+def tiny_dataset(entry_or_name) -> data.Dataset:
+    """A dataset (the entry's default, or the one named) cut to NUM_EXAMPLES train and
+    test examples, labels kept."""
+    name = entry_or_name if isinstance(entry_or_name, str) else entry_or_name.datasets[0]
     if name not in _DATASETS:
-        full = data.load(name)
-        _DATASETS[name] = data.Dataset(
-            name=full.name,
-            x_train=full.x_train[:NUM_EXAMPLES],
-            x_test=full.x_test[:NUM_EXAMPLES],
-            support=full.support,
-            num_categories=full.num_categories,
-            image_shape=full.image_shape,
-            description=full.description,
-        )
+        _DATASETS[name] = data.load(name).subset(NUM_EXAMPLES)
     return _DATASETS[name]
 
 
-def make_tiny(name: str, seed: int = 0):
-    """(model, dataset) for the registered model ``name`` with its tiny hyperparameters,
-    compiled the way ``tfdgm train`` compiles it."""
+def make_tiny(name: str, seed: int = 0, variant: str | None = None):
+    """(model, dataset) for the registered model ``name`` (and ``variant``) with its tiny
+    hyperparameters, compiled the way ``tfdgm train`` compiles it (learning rate 1e-3)."""
     entry = registry.get(name)
-    dataset = tiny_dataset(entry)
-    model = entry.build(dataset, seed=seed, **entry.tiny)
+    dataset_name, hparams = entry.variant(variant)
+    dataset = tiny_dataset(dataset_name)
+    model = entry.build(dataset, seed=seed, **hparams)
     model.compile_default(learning_rate=1e-3)
     return model, dataset
 

@@ -1,6 +1,7 @@
 """The model contract, checked once for every registered model.
 
-A model joins these tests by being registered (``tfdgm.registry.register``).
+A model joins these tests by being registered (``tfdgm.registry.register``); every
+variant of its entry runs through the same checks.
 """
 
 import json
@@ -12,11 +13,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MODEL_NAMES, endpoint_inputs, make_tiny
+from conftest import CASE_IDS, CASES, NUM_EXAMPLES, endpoint_inputs, make_tiny
 
-from tfdgm import NoDensityError, registry
+from tfdgm import NoDensityError, data, registry
+from tfdgm.base import DENSITIES
 
-pytestmark = pytest.mark.parametrize("name", MODEL_NAMES)
+pytestmark = pytest.mark.parametrize(("name", "variant"), CASES, ids=CASE_IDS)
 
 
 def _check_support(model, x):
@@ -39,8 +41,8 @@ def _endpoint_values(model, dataset):
     return out
 
 
-def test_fit_evaluate_sample_log_prob(name):
-    model, dataset = make_tiny(name)
+def test_fit_evaluate_sample_log_prob(name, variant):
+    model, dataset = make_tiny(name, variant=variant)
     history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
     assert set(model.metric_names) <= set(history.history)
     assert "loss" in history.history
@@ -65,15 +67,15 @@ def test_fit_evaluate_sample_log_prob(name):
             model.log_prob(dataset.x_test[:9])
 
 
-def test_config_round_trip(name):
-    model, _ = make_tiny(name)
+def test_config_round_trip(name, variant):
+    model, _ = make_tiny(name, variant=variant)
     config = model.get_config()
     clone = type(model).from_config(json.loads(json.dumps(config, default=list)))
     assert json.dumps(clone.get_config(), default=list) == json.dumps(config, default=list)
 
 
-def test_save_load(name, tmp_path):
-    model, dataset = make_tiny(name)
+def test_save_load(name, variant, tmp_path):
+    model, dataset = make_tiny(name, variant=variant)
     model.fit(dataset.x_train, epochs=1, batch_size=32, verbose=0)
     path = str(tmp_path / "model.keras")
     model.save(path)
@@ -117,14 +119,14 @@ _LOAD_SCRIPT = textwrap.dedent(
 def exported(tmp_path_factory):
     """Export every model once, then load them all in ONE fresh process without tfdgm."""
     jobs, live = {}, {}
-    for name in MODEL_NAMES:
-        folder = tmp_path_factory.mktemp(f"export-{name}")
+    for (name, variant), case in zip(CASES, CASE_IDS):
+        folder = tmp_path_factory.mktemp(f"export-{name}-{variant}")
         try:
-            model, dataset = make_tiny(name)
+            model, dataset = make_tiny(name, variant=variant)
             model.fit(dataset.x_train, epochs=1, batch_size=32, verbose=0)
             model.export(str(folder / "export"))
         except Exception as error:  # reported by the model's own test
-            live[name] = error
+            live[case] = error
             continue
         endpoints = model.export_endpoints()
         inputs = {}
@@ -133,13 +135,13 @@ def exported(tmp_path_factory):
             inputs[f"{key}:n"] = np.array(len(values))
             inputs.update({f"{key}:{i}": v for i, v in enumerate(values)})
         np.savez(folder / "inputs.npz", **inputs)
-        jobs[name] = {
+        jobs[case] = {
             "path": str(folder / "export"),
             "inputs": str(folder / "inputs.npz"),
             "endpoints": list(endpoints),
             "out": str(folder / "out.npz"),
         }
-        live[name] = (model, _endpoint_values(model, dataset))
+        live[case] = (model, _endpoint_values(model, dataset))
     proc = subprocess.run(
         [sys.executable, "-c", _LOAD_SCRIPT, json.dumps(jobs)],
         capture_output=True,
@@ -151,27 +153,29 @@ def exported(tmp_path_factory):
 
 
 @pytest.mark.xdist_group("export")  # one worker exports all models for one loading process
-def test_export_loads_without_tfdgm(name, exported):
+def test_export_loads_without_tfdgm(name, variant, exported):
     live, jobs, results = exported
-    if isinstance(live[name], Exception):
-        raise live[name]
-    model, expected = live[name]
+    case = CASE_IDS[CASES.index((name, variant))]
+    if isinstance(live[case], Exception):
+        raise live[case]
+    model, expected = live[case]
     assert results["imported"] == []  # the loading process never imported tfdgm or TFP
-    endpoints = jobs[name]["endpoints"]
+    endpoints = jobs[case]["endpoints"]
     assert "sample" in endpoints
     assert ("log_prob" in endpoints) == model.has_density
-    assert results[name]["class"] == type(model).__name__
-    assert tuple(results[name]["event_shape"]) == model.event_shape
-    got = np.load(jobs[name]["out"])
+    assert results[case]["class"] == type(model).__name__
+    assert results[case]["density"] == model.density
+    assert tuple(results[case]["event_shape"]) == model.event_shape
+    got = np.load(jobs[case]["out"])
     assert set(got.files) == set(expected)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision(name, policy):
+def test_mixed_precision(name, variant, policy):
     keras.mixed_precision.set_global_policy(policy)
-    model, dataset = make_tiny(name)
+    model, dataset = make_tiny(name, variant=variant)
     history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert all(v.dtype == "float32" for v in model.trainable_variables)
@@ -186,14 +190,14 @@ def test_mixed_precision(name, policy):
         assert log_p.dtype == tf.float32 and np.isfinite(log_p).all()
 
 
-def test_jit_compile(name):
-    model, dataset = make_tiny(name)
+def test_jit_compile(name, variant):
+    model, dataset = make_tiny(name, variant=variant)
     model.compile_default(learning_rate=1e-3, jit_compile=True)
     history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
 
 
-def test_mirrored_strategy(name):
+def test_mirrored_strategy(name, variant):
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
         pytest.skip("two logical CPUs were not configured before TensorFlow started")
@@ -203,13 +207,13 @@ def test_mirrored_strategy(name):
         [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice()
     )
     with strategy.scope():
-        model, dataset = make_tiny(name)
+        model, dataset = make_tiny(name, variant=variant)
     history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
 
 
-def test_bad_input_raises_before_training(name):
-    model, dataset = make_tiny(name)
+def test_bad_input_raises_before_training(name, variant):
+    model, dataset = make_tiny(name, variant=variant)
     before = [np.array(v) for v in model.trainable_variables]
     x = dataset.x_train[:8].copy()
     bad = {"nan": x.copy(), "shape": x[:, :-1], "rank": x[..., None]}
@@ -228,8 +232,80 @@ def test_bad_input_raises_before_training(name):
         np.testing.assert_array_equal(old, np.array(new))
 
 
-def test_registry_entry(name):
+def test_registry_entry(name, variant):
     entry = registry.get(name)
-    assert entry.datasets and entry.defaults.get("epochs") and entry.description
+    assert entry.datasets and entry.training.get("epochs") and entry.description
+    assert set(entry.training) <= set(registry.TRAINING_KEYS)
     with pytest.raises(ValueError, match="choose one of"):
         registry.get(name + "-no-such-model")
+    with pytest.raises(ValueError, match="has no variant"):
+        entry.variant("no-such-variant")
+
+
+def test_density_kind_declared(name, variant):
+    """``density`` is one of the four kinds and agrees with the registry and has_density."""
+    model, _ = make_tiny(name, variant=variant)
+    assert model.density in DENSITIES
+    assert model.has_density == (model.density != "none")
+    assert model.density in registry.get(name).density.split("|")
+
+
+def test_labels_refused_by_unconditional_models(name, variant):
+    """fit(x, y) on a model that cannot use labels fails before any step (it used to drop
+    y without a word), for arrays and for (x, y) pipelines."""
+    model, dataset = make_tiny(name, variant=variant)
+    if model.accepts_labels:
+        pytest.skip("conditional model")
+    before = [np.array(v) for v in model.variables]
+    y = np.zeros(len(dataset.x_train), np.int32)
+    with pytest.raises(ValueError, match=f"{type(model).__name__} does not use labels"):
+        model.fit(dataset.x_train, y, epochs=1, batch_size=32, verbose=0)
+    pairs = tf.data.Dataset.from_tensor_slices((dataset.x_train, y)).batch(32)
+    with pytest.raises(ValueError, match="does not use labels"):
+        model.fit(pairs, epochs=1, verbose=0)
+    for old, new in zip(before, model.variables):
+        np.testing.assert_array_equal(old, np.array(new))
+
+
+def test_build_on_a_built_model_is_a_no_op(name, variant):
+    model, _ = make_tiny(name, variant=variant)
+    count = len(model.variables)
+    model.build((None, *model.event_shape))
+    assert len(model.variables) == count
+
+
+def _tiny_discrete_space(support: str):
+    """Every point of a tiny discrete space: {0, 1}^4, or {0, 1, 2}^3 for categorical."""
+    size, k = (4, 2) if support == "binary" else (3, 3)
+    grid = np.stack(np.meshgrid(*[np.arange(k)] * size, indexing="ij"), -1).reshape(-1, size)
+    return grid.astype(np.float32), k
+
+
+def test_exact_density_sums_to_one(name, variant):
+    """Every "exact" model of discrete data, built for a tiny space and trained a little,
+    gives probabilities that sum to 1 +- 1e-5 over the whole space."""
+    entry = registry.get(name)
+    dataset_name, hparams = entry.variant(variant)
+    full = data.load(dataset_name)
+    if full.support == "real" or hparams.get("architecture") == "conv":
+        pytest.skip("not a model of discrete vectors")
+    space, k = _tiny_discrete_space(full.support)
+    train = space[np.random.default_rng(0).integers(len(space), size=NUM_EXAMPLES)]
+    tiny = data.Dataset(
+        name="tiny",
+        x_train=train,
+        x_test=train,
+        support=full.support,
+        num_categories=k,
+        image_shape=None,
+        description="points of a tiny discrete space",
+    )
+    if "window" in hparams:
+        hparams["window"] = min(hparams["window"], 2)
+    model = entry.build(tiny, seed=0, **hparams)
+    if model.density != "exact":
+        pytest.skip(f"density is {model.density!r}")
+    model.compile_default(learning_rate=1e-2)
+    model.fit(train, epochs=2, batch_size=16, verbose=0)
+    total = float(np.exp(np.asarray(model.log_prob(space), np.float64)).sum())
+    assert abs(total - 1.0) < 1e-5, total

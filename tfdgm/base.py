@@ -4,24 +4,39 @@ Subclassing guide
 -----------------
 A model is a :class:`GenerativeModel` (a ``keras.Model``). A subclass
 
-1. calls ``super().__init__(event_shape=..., support=..., num_categories=..., seed=...)``,
-   creates its networks, then calls ``self.build()`` at the end of ``__init__``;
+1. calls ``super().__init__(event_shape=..., support=..., num_categories=..., seed=...)``
+   (or ``events={name: tfdgm.data.EventSpec(...)}`` for a dict of modalities), creates its
+   networks, then calls ``self.build()`` at the end of ``__init__``;
 2. implements ``_build()`` (run every network once on a dummy input so all variables exist
    before ``fit``, ``save`` or a ``tf.distribute`` strategy need them);
-3. implements ``objective(x, training)`` returning a dict of float32 scalars whose ``"loss"``
-   is minimized; the other entries are reported as metrics named in ``metric_names``;
-4. implements ``sample(num_samples, seed=None)`` and, where it has a density,
-   ``log_prob(x)`` (float32, shape ``[batch]``); without one it leaves ``log_prob`` raising
-   :class:`NoDensityError`;
-5. writes ``get_config`` as ``{**super().get_config(), <every constructor argument>}``;
-6. optionally adds exported endpoints by overriding ``export_endpoints``; optionally
-   overrides ``compile_default`` (how ``tfdgm train`` compiles it), ``summary_metrics``
-   and ``figures`` (extra numbers and pictures for a run folder).
+3. declares ``density``: ``"exact"`` (``log_prob`` is log p(x)), ``"estimate"`` (a
+   stochastic estimate, e.g. importance sampling or AIS), ``"bound"`` (a lower bound such
+   as an ELBO) or ``"none"`` (``log_prob`` raises :class:`NoDensityError`);
+4. says how it learns, with one of
+   - ``objective(x, training)`` returning a dict of float32 scalars whose ``"loss"`` is
+     minimized by one gradient step per batch (the default ``training_update``);
+   - ``training_update(x, labels)``: its own update of one batch (several optimizers, a
+     sampling phase) returning the metrics dict; optimizers come from
+     ``optimizer_groups()`` / ``default_optimizer(group, learning_rate)`` and are reached
+     with ``optimizer_for(group)``;
+   - ``batch_statistics(x, labels)`` returning per-batch *sums* and
+     ``apply_statistics(stats)``: statistics-based training with no optimizer (counting,
+     EM, coordinate-ascent VI). The base sums the statistics over the batches of an epoch
+     (all-reduced across replicas) and applies them once per epoch, before validation;
+5. implements ``sample(num_samples, seed=None)`` and, unless ``density == "none"``,
+   ``log_prob(x)`` (float32, shape ``[batch]``);
+6. writes ``get_config`` as ``{**super().get_config(), <every constructor argument>}``;
+7. optionally: ``after_update()`` (EMA weights, clipping, projections; run inside the
+   compiled step after every update), ``initialize(x)`` (data-dependent initialization
+   before the first step), ``fit_callbacks(...)`` (callbacks ``fit`` needs), extra
+   exported endpoints (``export_endpoints``), ``summary_metrics`` and ``figures`` (numbers
+   and pictures for a run folder; ``figures`` adds to ``super().figures(dataset)``).
 
-Models that need more than one optimizer or a sampling phase (GAN, RBM) override
-``train_step`` itself; everything else (loss scaling under ``mixed_float16``, scaling by
-the number of replicas under a distribution strategy, metric trackers, input validation
-before the first step) is done here once.
+A model never overrides ``fit``, ``compile`` or ``train_step``: loss scaling under
+``mixed_float16``, division by the number of replicas under a distribution strategy,
+one optimizer per group, metric trackers weighted by batch size, input validation before
+the first step and labels are handled here once. ``docs/contract.md`` walks through a new
+model file.
 """
 
 from __future__ import annotations
@@ -36,6 +51,11 @@ from tfdgm import data as _data
 
 PACKAGE = "tfdgm"
 SUPPORTS = ("binary", "categorical", "real")
+#: What ``log_prob`` returns: log p(x) exactly, a stochastic estimate of it, a lower bound
+#: on it, or nothing (``log_prob`` raises :class:`NoDensityError`).
+DENSITIES = ("exact", "estimate", "bound", "none")
+#: How many training examples ``fit`` hands to ``initialize(x)``.
+INITIALIZE_EXAMPLES = 512
 
 
 class NoDensityError(NotImplementedError):
@@ -49,6 +69,15 @@ def _as_seed(seed) -> tf.Tensor:
     return tf.cast(tf.convert_to_tensor(seed), tf.int32)
 
 
+def _clone(optimizer):
+    """A fresh optimizer with the same configuration (no shared slot variables)."""
+    return type(optimizer).from_config(optimizer.get_config())
+
+
+def _as_float32(x):
+    return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), x)
+
+
 class GenerativeModel(keras.Model):
     """Base class: a ``keras.Model`` that is a generative model of events of ``event_shape``.
 
@@ -58,39 +87,78 @@ class GenerativeModel(keras.Model):
             ``"real"``; inputs are checked against it before training.
         num_categories: K for ``"categorical"`` support (2 for ``"binary"``).
         seed: seed of the model's random stream (sampling during training and ``sample``).
+        events: instead of the three above, a dict ``{name: tfdgm.data.EventSpec}`` of
+            named modalities; inputs are then dicts of arrays.
     """
 
     #: Metrics reported by ``fit``/``evaluate``, in order; ``objective`` returns them.
     metric_names: tuple[str, ...] = ("loss",)
+    #: What ``log_prob`` returns, one of :data:`DENSITIES`.
+    density: str = "none"
+    #: Whether ``fit(x, y)`` passes ``y`` as ``labels=`` (conditional models).
+    accepts_labels: bool = False
+    #: ``compile_default``'s learning rate and Keras steps per ``tf.function`` call.
+    default_learning_rate: float = 1e-3
+    default_steps_per_execution: int = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.density, str) and cls.density not in DENSITIES:
+            raise TypeError(f"{cls.__name__}.density must be one of {DENSITIES}, got {cls.density!r}")
 
     def __init__(
         self,
-        event_shape: Sequence[int],
+        event_shape: Sequence[int] | None = None,
         support: str = "real",
         num_categories: int | None = None,
         seed: int | None = None,
+        events: dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if support not in SUPPORTS:
-            raise ValueError(f"support must be one of {SUPPORTS}, got {support!r}")
-        if support == "categorical" and (num_categories is None or num_categories < 2):
-            raise ValueError(f"categorical support needs num_categories >= 2, got {num_categories}")
-        self.event_shape = tuple(int(d) for d in event_shape)
-        self.support = support
-        self.num_categories = 2 if support == "binary" else num_categories
+        if events is not None:
+            self.events = {k: _data.EventSpec.of(v) for k, v in events.items()}
+            self.event_shape = {k: v.shape for k, v in self.events.items()}
+            self.support, self.num_categories = "mixed", None
+        else:
+            if event_shape is None:
+                raise ValueError(f"{type(self).__name__} needs event_shape (or events)")
+            spec = _data.EventSpec(tuple(event_shape), support, num_categories)
+            self.events = None
+            self.event_shape = spec.shape
+            self.support = spec.support
+            self.num_categories = spec.num_categories
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
         self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
+        self._optimizers = {}
+        self._optimizer_configs = None
 
     # ----------------------------------------------------------------- structure
     @property
     def event_size(self) -> int:
         """Number of scalar dimensions of one event, prod(event_shape)."""
+        if self.events is not None:
+            return int(sum(np.prod(s.shape) for s in self.events.values()))
         return int(np.prod(self.event_shape))
 
+    @property
+    def has_density(self) -> bool:
+        """Whether ``log_prob`` returns something (``density != "none"``)."""
+        return self.density != "none"
+
+    @property
+    def uses_statistics(self) -> bool:
+        """Whether the model trains by summed statistics (``batch_statistics``)."""
+        return type(self).batch_statistics is not GenerativeModel.batch_statistics
+
     def build(self, input_shape=None):
+        """Create every variable; a no-op on a built model (Keras convention)."""
+        if self.built:
+            return
         self._build()
+        if self.uses_statistics:
+            self._build_statistics()
         self.built = True
 
     def _build(self):
@@ -98,12 +166,28 @@ class GenerativeModel(keras.Model):
         raise NotImplementedError
 
     def call(self, x, training=False):
-        """Per-example log-density; models without one return their samples' shape."""
+        """``log_prob(x)`` for models with a density; density-free models override it (a
+        GAN returns its critic's output, an MMD network its generator applied to x)."""
         return self.log_prob(x)
 
     @property
     def metrics(self):
         return list(self.trackers)
+
+    def dummy_batch(self, batch_size: int = 1):
+        """Zeros shaped like a batch of events (valid under every support)."""
+        if self.events is not None:
+            return {k: tf.zeros([batch_size, *v.shape]) for k, v in self.events.items()}
+        return tf.zeros([batch_size, *self.event_shape])
+
+    def input_signature(self, name: str = "x"):
+        """The float32 ``tf.TensorSpec`` (or dict of them) of a batch of events."""
+        if self.events is not None:
+            return {
+                k: tf.TensorSpec([None, *v.shape], tf.float32, name=k)
+                for k, v in self.events.items()
+            }
+        return tf.TensorSpec([None, *self.event_shape], tf.float32, name=name)
 
     # ----------------------------------------------------------------- randomness
     def _seed(self, seed=None) -> tf.Tensor:
@@ -112,14 +196,80 @@ class GenerativeModel(keras.Model):
             return _as_seed(seed)
         return tf.cast(self.seed_generator.next(), tf.int32)
 
-    # ----------------------------------------------------------------- objective
+    # ----------------------------------------------------------------- hooks
     def objective(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         """Return ``{"loss": scalar to minimize, <metric>: scalar, ...}`` for a batch."""
         raise NotImplementedError
 
+    def optimizer_groups(self) -> dict[str, list]:
+        """``{group: variables}``, one optimizer each; default one group ``"model"``."""
+        return {"model": self.trainable_variables}
+
+    def default_optimizer(self, group: str, learning_rate: float):
+        """The optimizer ``compile_default`` (and ``compile()`` without one) gives a group."""
+        return keras.optimizers.Adam(learning_rate)
+
+    def optimizer_for(self, group: str):
+        """The compiled optimizer of ``group``."""
+        if group not in self._optimizers:
+            raise ValueError(
+                f"{type(self).__name__} has no optimizer {group!r} (compiled: "
+                f"{sorted(self._optimizers) or 'none, call compile() first'})"
+            )
+        return self._optimizers[group]
+
+    def training_update(self, x, labels=None) -> dict[str, tf.Tensor]:
+        """One update on a batch; returns the metrics. Default: a gradient step on
+        ``objective(x, training=True)["loss"]`` over the single optimizer group."""
+        (group, variables), *rest = self.optimizer_groups().items()
+        if rest:
+            raise NotImplementedError(
+                f"{type(self).__name__} has several optimizer groups: implement training_update"
+            )
+        optimizer = self.optimizer_for(group)
+        with tf.GradientTape() as tape:
+            values = self._objective(x, labels, training=True)
+            scaled = self._scaled(values["loss"], optimizer)
+        self._minimize(scaled, variables, optimizer, tape)
+        return values
+
+    def after_update(self) -> None:
+        """Run inside the compiled step after every update (EMA, clipping, projections)."""
+
+    def batch_statistics(self, x, labels=None) -> dict[str, tf.Tensor]:
+        """Sufficient statistics of a batch, as *sums* over its examples (statistics-based
+        models only). May return ``(stats, metrics)`` to report metrics computed on the way
+        (else ``objective(x)`` gives them)."""
+        raise NotImplementedError
+
+    def apply_statistics(self, stats: dict[str, tf.Tensor]) -> None:
+        """Set the parameters from one epoch's summed ``batch_statistics``."""
+        raise NotImplementedError
+
+    def initialize(self, x) -> None:
+        """Data-dependent initialization from up to ``INITIALIZE_EXAMPLES`` training
+        examples, called by ``fit`` before the first step (a no-op by default)."""
+
+    def fit_callbacks(self, epochs: int, initial_epoch: int, verbose, callbacks: list) -> list:
+        """Callbacks the model needs during ``fit`` (``callbacks`` are the user's)."""
+        return []
+
+    # ----------------------------------------------------------------- steps
+    def _objective(self, x, labels, training):
+        if self.accepts_labels:
+            return self.objective(x, training=training, labels=labels)
+        return self.objective(x, training=training)
+
     def _unpack(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return tf.cast(x, tf.float32)
+        return _as_float32(x)
+
+    def _unpack_batch(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return _as_float32(x), y
+
+    def _batch_size(self, x):
+        return tf.shape(tf.nest.flatten(x)[0])[0]
 
     def _update_metrics(self, values: dict[str, tf.Tensor], batch_size=None) -> dict:
         """Fold batch means into the trackers, weighted by ``batch_size`` when given (so a
@@ -142,16 +292,74 @@ class GenerativeModel(keras.Model):
         return optimizer.scale_loss(loss / tf.cast(replicas, loss.dtype))
 
     def train_step(self, data):
-        x = self._unpack(data)
-        with tf.GradientTape() as tape:
-            values = self.objective(x, training=True)
-            scaled = self._scaled(values["loss"])
-        self._minimize(scaled, self.trainable_variables, tape=tape)
-        return self._update_metrics(values, tf.shape(x)[0])
+        x, labels = self._unpack_batch(data)
+        if self.uses_statistics:
+            values = self._accumulate_statistics(x, labels)
+        else:
+            values = self.training_update(x, labels=labels)
+        self.after_update()
+        return self._update_metrics(values, self._batch_size(x))
 
     def test_step(self, data):
-        x = self._unpack(data)
-        return self._update_metrics(self.objective(x, training=False), tf.shape(x)[0])
+        x, labels = self._unpack_batch(data)
+        return self._update_metrics(self._objective(x, labels, training=False), self._batch_size(x))
+
+    # ----------------------------------------------------------------- statistics
+    def _build_statistics(self):
+        stats = self.batch_statistics(self.dummy_batch())
+        stats = stats[0] if isinstance(stats, tuple) else stats
+        # every replica computes the same all-reduced sum: keep the first replica's copy
+        self._statistic_sums = {
+            k: self.add_weight(
+                shape=v.shape,
+                initializer="zeros",
+                dtype="float32",
+                trainable=False,
+                aggregation="only_first_replica",
+                name=f"sum_{k}",
+            )
+            for k, v in stats.items()
+        }
+        self._statistic_batches = self.add_weight(
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="statistic_batches",
+        )
+
+    def _accumulate_statistics(self, x, labels):
+        stats = self.batch_statistics(x, labels=labels)
+        if isinstance(stats, tuple):
+            stats, values = stats
+        else:
+            values = self._objective(x, labels, training=True)
+        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            stats = context.all_reduce("sum", stats)
+        # Keras' assign_add is assign(self + delta): spelled out so that it is clear every
+        # replica writes the same all-reduced value
+        for key, value in stats.items():
+            total = self._statistic_sums[key]
+            total.assign(tf.convert_to_tensor(total) + value)
+        self._statistic_batches.assign(tf.convert_to_tensor(self._statistic_batches) + 1.0)
+        return values
+
+    def _reset_statistics(self):
+        for total in [*self._statistic_sums.values(), self._statistic_batches]:
+            total.assign(tf.zeros_like(total))
+
+    def _apply_pending_statistics(self) -> bool:
+        """Apply the statistics summed since the last call, if any; True if applied."""
+        with self.distribute_strategy.scope():
+            if float(self._statistic_batches.numpy()) == 0.0:
+                return False
+            stats = {k: tf.identity(tf.convert_to_tensor(v)) for k, v in self._statistic_sums.items()}
+            self.apply_statistics(stats)
+            self._reset_statistics()
+        return True
 
     # ----------------------------------------------------------------- contract
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
@@ -159,81 +367,254 @@ class GenerativeModel(keras.Model):
         raise NotImplementedError
 
     def log_prob(self, x, **kwargs) -> tf.Tensor:
-        """log p(x), float32 ``[batch]``."""
+        """log p(x), float32 ``[batch]`` (exact, an estimate or a bound: see ``density``)."""
         raise NoDensityError(
             f"{type(self).__name__} defines no density: log_prob is not available. "
             "Judge its samples with tfdgm.metrics (Frechet distance, KID, mode coverage)."
         )
 
-    @property
-    def has_density(self) -> bool:
-        return type(self).log_prob is not GenerativeModel.log_prob
-
-    def validate(self, x) -> np.ndarray:
-        """Check ``x`` against the event shape and support; return it as float32 NumPy.
+    def validate(self, x):
+        """Check ``x`` against the event shape and support; return it as float32 NumPy
+        (a dict of arrays for a model of named modalities).
 
         Raises:
             ValueError: NaN/inf, wrong shape, or values outside the support.
         """
-        return _data.check_array(
-            x, self.event_shape, self.support, self.num_categories, name=type(self).__name__
-        )
+        name = type(self).__name__
+        if self.events is not None:
+            if not isinstance(x, dict) or set(x) != set(self.events):
+                got = sorted(x) if isinstance(x, dict) else type(x).__name__
+                raise ValueError(f"{name}: expected a dict with keys {sorted(self.events)}, got {got}")
+            out = {k: spec.check(x[k], f"{name}[{k!r}]") for k, spec in self.events.items()}
+            sizes = {len(v) for v in out.values()}
+            if len(sizes) > 1:
+                raise ValueError(f"{name}: modalities have different batch sizes {sorted(sizes)}")
+            return out
+        if isinstance(x, dict):
+            raise ValueError(f"{name} takes an array, not a dict of inputs")
+        return _data.check_array(x, self.event_shape, self.support, self.num_categories, name=name)
 
-    def _prepare(self, x) -> tf.Tensor:
+    def _prepare(self, x):
         """``x`` as a float32 tensor, validated first when called eagerly on concrete data
         (inside a traced function, in a train step or an export, it is not)."""
         if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            x = self.validate(np.asarray(x))
-        return tf.cast(tf.convert_to_tensor(x), tf.float32)
+            concrete = x if isinstance(x, dict) else np.asarray(x)
+            x = self.validate(concrete)
+        return tf.nest.map_structure(lambda t: tf.cast(tf.convert_to_tensor(t), tf.float32), x)
 
-    def _validate_input(self, x):
+    def _check_inputs(self, x, y=None, what="inputs"):
+        """Validate ``x`` (array, dict, tuple or ``tf.data`` pipeline) and refuse labels for
+        a model that cannot use them. Returns up to ``INITIALIZE_EXAMPLES`` examples."""
+        name = type(self).__name__
         if x is None:
-            return
+            return None
         if isinstance(x, tf.data.Dataset):
-            for batch in x.take(1):
-                self.validate(np.asarray(self._unpack(batch)))
-        elif isinstance(x, (tuple, list)) and len(x) and not np.isscalar(x[0]):
-            self.validate(x[0])
-        elif isinstance(x, dict):
-            raise ValueError(f"{type(self).__name__} takes an array, not a dict of inputs")
+            first = []
+            for batch in x.take(4):
+                batch_x, batch_y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+                first.append(self.validate(tf.nest.map_structure(np.asarray, batch_x)))
+                y = batch_y if y is None else y
+            examples = None
+            if first and not isinstance(first[0], dict):
+                examples = np.concatenate(first)[:INITIALIZE_EXAMPLES]
         else:
-            self.validate(x)
+            if isinstance(x, tuple):
+                x, y_in, _ = keras.utils.unpack_x_y_sample_weight(x)
+                y = y_in if y is None else y
+            elif isinstance(x, list) and len(x) and isinstance(x[0], np.ndarray) and (
+                x[0].ndim == len(self.event_shape) + 1 if self.events is None else True
+            ):
+                x = x[0]  # Keras-style [x] list
+            checked = self.validate(x)
+            examples = None if isinstance(checked, dict) else checked[:INITIALIZE_EXAMPLES]
+        if y is not None and not self.accepts_labels:
+            raise ValueError(
+                f"{name} does not use labels, but {what} came with labels (y); fit it on x "
+                "alone, or use a conditional model (num_classes=...)"
+            )
+        return examples
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        """Keras ``fit``, after checking the inputs (and validation data) up front."""
-        self._validate_input(x)
-        self._validate_input(validation_data)
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_data=None,
+        initial_epoch=0,
+        **kwargs,
+    ):
+        """Keras ``fit``, after checking the inputs (and validation data) up front; runs
+        ``initialize`` on the first examples, then trains with the model's callbacks."""
+        if kwargs.get("sample_weight") is not None:
+            raise ValueError(f"{type(self).__name__} does not support sample_weight")
+        examples = self._check_inputs(x, y)
+        self._check_inputs(validation_data, what="validation_data")
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+        if type(self).initialize is not GenerativeModel.initialize and examples is not None:
+            self.initialize(examples)
+        callbacks = list(callbacks or [])
+        extra = self.fit_callbacks(
+            epochs=epochs, initial_epoch=initial_epoch, verbose=verbose, callbacks=callbacks
+        )
+        if self.uses_statistics:
+            extra = [*extra, _ApplyStatistics()]
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=[*callbacks, *extra],
+            validation_data=validation_data,
+            initial_epoch=initial_epoch,
+            **kwargs,
+        )
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """Keras ``evaluate``, after checking the inputs up front."""
-        self._validate_input(x)
+        self._check_inputs(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
-    # ----------------------------------------------------------------- training & reports
-    def compile_default(self, learning_rate: float = 1e-3, jit_compile: bool = False, **kwargs):
-        """Compile with the model's usual optimizer (Adam); what ``tfdgm train`` calls.
+    # ----------------------------------------------------------------- compile
+    def compile(self, optimizer=None, loss=None, **kwargs):
+        """Keras ``compile`` with one optimizer per ``optimizer_groups()`` group.
 
-        Models with several optimizers (GANs) or another rule (RBMs) override this.
+        Args:
+            optimizer: one optimizer (the first group gets it, other groups a fresh copy
+                of it), a dict ``{group: optimizer}``, or None (``default_optimizer``).
+            loss: refused: the model owns its objective.
+            **kwargs: ``<group>_optimizer=`` for one group (e.g.
+                ``generator_optimizer=``); the rest (``jit_compile``,
+                ``steps_per_execution``, ``run_eagerly``) goes to ``keras.Model.compile``.
+
+        Under ``mixed_float16`` every optimizer is wrapped in a ``LossScaleOptimizer``.
         """
+        name = type(self).__name__
+        if loss is not None:
+            raise ValueError(f"{name} owns its objective; do not pass loss=")
+        groups = self.optimizer_groups()
+        chosen = {}
+        for group in groups:
+            given = kwargs.pop(f"{group}_optimizer", None)
+            if given is not None:
+                chosen[group] = given
+        unknown = [k for k in kwargs if k.endswith("_optimizer")]
+        if isinstance(optimizer, dict):
+            unknown += [f"{k}_optimizer" for k in optimizer if k not in groups]
+            chosen = {**optimizer, **chosen}
+            optimizer = None
+        if unknown:
+            raise ValueError(
+                f"{name}: unknown optimizer group(s) {unknown}; its groups are {list(groups)}"
+            )
+        seen = set()
+        for index, group in enumerate(groups):
+            if group in chosen:
+                opt = keras.optimizers.get(chosen[group])
+            elif optimizer is not None:
+                opt = keras.optimizers.get(optimizer)
+                opt = opt if index == 0 else _clone(opt)
+            else:
+                opt = self.default_optimizer(group, self.default_learning_rate)
+            if id(opt) in seen:
+                opt = _clone(opt)
+            seen.add(id(opt))
+            chosen[group] = opt
+        chosen = {group: chosen[group] for group in groups}
+        self._optimizer_configs = {
+            g: keras.optimizers.serialize(
+                o.inner_optimizer if isinstance(o, keras.optimizers.LossScaleOptimizer) else o
+            )
+            for g, o in chosen.items()
+        }
+        self._compile_kwargs = {
+            k: kwargs[k] for k in ("jit_compile", "steps_per_execution", "run_eagerly") if k in kwargs
+        }
+        if self.dtype_policy.name == "mixed_float16":
+            chosen = {
+                g: o
+                if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(o, name=f"{g}_loss_scale")
+                for g, o in chosen.items()
+            }
+        self._optimizers = chosen
+        super().compile(optimizer=next(iter(chosen.values())), auto_scale_loss=False, **kwargs)
+        # slot variables now, outside any tf.function (and inside the strategy's scope if
+        # compile is called there); each optimizer knows only its group's variables
+        for group, variables in groups.items():
+            if not chosen[group].built:
+                chosen[group].build(variables)
+
+    def compile_default(self, learning_rate: float | None = None, jit_compile: bool = False, **kwargs):
+        """Compile with the model's usual optimizers (``default_optimizer`` per group, at
+        ``learning_rate``, default ``default_learning_rate``) and
+        ``default_steps_per_execution``; what ``tfdgm train`` calls."""
+        rate = self.default_learning_rate if learning_rate is None else float(learning_rate)
+        kwargs.setdefault("steps_per_execution", self.default_steps_per_execution)
         self.compile(
-            optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile, **kwargs
+            optimizer={g: self.default_optimizer(g, rate) for g in self.optimizer_groups()},
+            jit_compile=jit_compile,
+            **kwargs,
         )
 
+    def get_compile_config(self):
+        if self._optimizer_configs is None:
+            return None
+        return {"optimizers": dict(self._optimizer_configs), **self._compile_kwargs}
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        if "optimizers" in config:
+            optimizers = config.pop("optimizers")
+        else:  # files written before contract v2: Keras' own or "<group>_optimizer" keys
+            optimizers = {k[: -len("_optimizer")]: config.pop(k) for k in list(config) if k.endswith("_optimizer")}
+            if "optimizer" in config:
+                optimizers[next(iter(self.optimizer_groups()))] = config.pop("optimizer")
+            config = {k: config[k] for k in ("jit_compile", "steps_per_execution", "run_eagerly") if k in config}
+        optimizers = {g: keras.optimizers.deserialize(c) for g, c in optimizers.items()}
+        self.compile(optimizer=optimizers, **config)
+
+    # ----------------------------------------------------------------- reports
     def summary_metrics(self, dataset) -> dict:
         """Extra figures of merit for a run's ``metrics.json`` (e.g. FD/KID for GANs)."""
         return {}
 
     def figures(self, dataset) -> dict:
-        """Extra pictures for a run folder: ``{file stem: matplotlib Figure}``."""
-        return {}
+        """Pictures for a run folder, ``{file stem: matplotlib Figure}``: a grid of 64
+        samples for image data; for 2-D data, test data beside 2,000 samples and, with a
+        density, its heat map. Subclasses add to ``super().figures(dataset)``."""
+        import matplotlib.pyplot as plt
+
+        from tfdgm import plotting
+
+        figures = {}
+        if self.events is not None:
+            return figures
+        if dataset.image_shape is not None:
+            samples = np.asarray(self.sample(64, seed=(0, 1)))
+            vmax = (dataset.num_categories - 1) if dataset.support == "categorical" else 1
+            figures["samples"] = plotting.image_grid(
+                samples, dataset.image_shape, title="samples", vmin=0, vmax=vmax
+            )
+        elif tuple(dataset.event_shape) == (2,):
+            more = np.asarray(self.sample(2000, seed=(0, 2)))
+            fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
+            plotting.scatter_2d(dataset.x_test, title="test data", ax=axes[0])
+            plotting.scatter_2d(more, title="model samples", ax=axes[1])
+            figures["samples"] = fig
+            if self.has_density:
+                figures["density"] = plotting.density_2d(
+                    lambda g: self.log_prob(g), data=dataset.x_test
+                )
+        return figures
 
     # ----------------------------------------------------------------- export
     def export_endpoints(self) -> dict:
         """Functions to export: ``{name: (fn, [tf.TensorSpec, ...])}``, float32 inputs."""
-        spec = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
         endpoints = {
             "sample": (
                 lambda n, seed: self.sample(n, seed=seed),
@@ -244,7 +625,7 @@ class GenerativeModel(keras.Model):
             ),
         }
         if self.has_density:
-            endpoints["log_prob"] = (lambda x: self.log_prob(x), [spec])
+            endpoints["log_prob"] = (lambda x: self.log_prob(x), [self.input_signature()])
         return endpoints
 
     def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):  # noqa: A002
@@ -261,3 +642,17 @@ class GenerativeModel(keras.Model):
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
             "seed": self.seed,
         }
+
+
+class _ApplyStatistics(keras.callbacks.Callback):
+    """Statistics-based training: apply an epoch's summed statistics before validation
+    (``on_test_begin`` inside ``fit``) or at the epoch's end, whichever comes first."""
+
+    def on_train_begin(self, logs=None):
+        self.model._reset_statistics()  # drop what an interrupted fit left behind
+
+    def on_test_begin(self, logs=None):
+        self.model._apply_pending_statistics()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model._apply_pending_statistics()

@@ -7,6 +7,7 @@ or "real". Nothing here ever downloads: MNIST is read from a local file or the K
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 from collections.abc import Callable
@@ -36,6 +37,12 @@ class Dataset:
         num_categories: K for categorical, 2 for binary, None for real.
         image_shape: shape to draw one example as a picture, e.g. (8, 8); None for 2-D sets.
         description: one line on where the data comes from and how it was transformed.
+        y_train, y_test: int32 class labels ``(num_train,)`` / ``(num_test,)``, or None
+            (digits: the digit; 8gaussians: the mixture component).
+        num_classes: number of label classes, or None without labels.
+        num_levels: K of the quantized source of a dequantized ("-continuous") set, whose
+            values are (x + u) / K: a density on [0, 1)^D gives the discrete data's
+            log-likelihood after adding D log K. None otherwise.
     """
 
     name: str
@@ -45,12 +52,48 @@ class Dataset:
     num_categories: int | None
     image_shape: tuple | None
     description: str
+    y_train: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    num_classes: int | None = None
+    num_levels: int | None = None
 
     def __post_init__(self):
         if self.support not in SUPPORTS:
             raise ValueError(f"support must be one of {SUPPORTS}, got {self.support!r}")
         for field in ("x_train", "x_test"):
             object.__setattr__(self, field, np.asarray(getattr(self, field), np.float32))
+        if (self.y_train is None) != (self.y_test is None):
+            raise ValueError("give both y_train and y_test, or neither")
+        if self.y_train is not None:
+            for field, x in (("y_train", self.x_train), ("y_test", self.x_test)):
+                y = np.asarray(getattr(self, field))
+                if y.shape != (len(x),) or not np.array_equal(y, np.round(y)):
+                    raise ValueError(f"{field} must be {len(x)} integer labels, got {y.shape}")
+                object.__setattr__(self, field, y.astype(np.int32))
+            num_classes = self.num_classes or int(max(self.y_train.max(), self.y_test.max()) + 1)
+            object.__setattr__(self, "num_classes", int(num_classes))
+            if min(self.y_train.min(), self.y_test.min()) < 0 or max(
+                self.y_train.max(), self.y_test.max()
+            ) >= num_classes:
+                raise ValueError(f"labels must lie in [0, {num_classes})")
+
+    @property
+    def has_labels(self) -> bool:
+        return self.y_train is not None
+
+    def subset(self, num_train: int, num_test: int | None = None) -> Dataset:
+        """The first ``num_train`` train and ``num_test`` test examples (labels kept)."""
+        num_test = num_train if num_test is None else num_test
+        labels = {}
+        if self.has_labels:
+            labels = dict(y_train=self.y_train[:num_train], y_test=self.y_test[:num_test])
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train[:num_train],
+            x_test=self.x_test[:num_test],
+            num_classes=self.num_classes,
+            **labels,
+        )
 
     @property
     def event_shape(self) -> tuple:
@@ -58,7 +101,12 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def pipeline(
-        self, split: str = "train", batch_size: int = 128, shuffle: bool = True, seed: int = 0
+        self,
+        split: str = "train",
+        batch_size: int = 128,
+        shuffle: bool = True,
+        seed: int = 0,
+        labels: bool = False,
     ) -> tf.data.Dataset:
         """Batches of one split as a `tf.data.Dataset` of float32 tensors.
 
@@ -67,13 +115,18 @@ class Dataset:
             batch_size: examples per batch (the last batch may be smaller).
             shuffle: shuffle over the whole split (reshuffled every epoch) with `seed`.
             seed: shuffle seed.
+            labels: yield ``(x, y)`` pairs with int32 labels (for conditional models).
 
         Returns:
-            A prefetched dataset of (batch, *event_shape) float32 tensors.
+            A prefetched dataset of (batch, *event_shape) float32 tensors (or pairs).
         """
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if labels and not self.has_labels:
+            raise ValueError(f"dataset {self.name!r} has no labels")
         x = self.x_train if split == "train" else self.x_test
+        if labels:
+            x = (x, self.y_train if split == "train" else self.y_test)
         ds = tf.data.Dataset.from_tensor_slices(x)
         if shuffle:
             ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -81,7 +134,14 @@ class Dataset:
 
 
 def _quantized(
-    name: str, train: np.ndarray, test: np.ndarray, levels: int, kind: str, image_shape, info: str
+    name: str,
+    train: np.ndarray,
+    test: np.ndarray,
+    levels: int,
+    kind: str,
+    image_shape,
+    info: str,
+    labels: tuple | None = None,
 ) -> Dataset:
     """Dataset from integer images with levels 0..levels-1, as binary, categorical or continuous.
 
@@ -100,7 +160,19 @@ def _quantized(
     else:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     name = name if kind == "binary" else f"{name}-{kind}"
-    return Dataset(name, train, test, support, k, image_shape, f"{info}, {how}")
+    y_train, y_test = labels if labels is not None else (None, None)
+    return Dataset(
+        name,
+        train,
+        test,
+        support,
+        k,
+        image_shape,
+        f"{info}, {how}",
+        y_train=y_train,
+        y_test=y_test,
+        num_levels=levels if kind == "continuous" else None,
+    )
 
 
 def load_digits(kind: str = "binary", flatten: bool = True) -> Dataset:
@@ -123,11 +195,41 @@ def load_digits(kind: str = "binary", flatten: bool = True) -> Dataset:
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
-    images = sklearn_digits().images  # (1797, 8, 8), float64 levels 0..16
+    bunch = sklearn_digits()
+    images = bunch.images  # (1797, 8, 8), float64 levels 0..16
     perm = np.random.default_rng(0).permutation(len(images))
     x = images.reshape(len(images), -1) if flatten else images[..., None]
     train, test = x[perm[:1497]], x[perm[1497:]]
-    return _quantized("digits", train, test, 17, kind, (8, 8), "scikit-learn digits 8x8")
+    labels = (bunch.target[perm[:1497]], bunch.target[perm[1497:]])
+    return _quantized(
+        "digits", train, test, 17, kind, (8, 8), "scikit-learn digits 8x8", labels=labels
+    )
+
+
+#: Pixels (row, column) of the 8x8 digits kept by "digits-crop8": the central 2x4 block,
+#: rows 3-4 and columns 2-5.
+CROP8_PIXELS = [(r, c) for r in (3, 4) for c in (2, 3, 4, 5)]
+
+
+def load_digits_crop8(kind: str = "binary") -> Dataset:
+    """The binary 8x8 digits cropped to their central 2x4 block: 8 pixels, 256 cells.
+
+    A dataset small enough for the joint histogram (and for exhaustive sums over every
+    configuration). Same train/test split and labels as :func:`load_digits`.
+
+    >>> load_digits_crop8().x_train.shape
+    (1497, 8)
+    """
+    full = load_digits(kind)
+    index = [8 * r + c for r, c in CROP8_PIXELS]
+    return dataclasses.replace(
+        full,
+        name="digits-crop8" if kind == "binary" else f"digits-crop8-{kind}",
+        x_train=full.x_train[:, index],
+        x_test=full.x_test[:, index],
+        image_shape=(2, 4),
+        description=f"{full.description}; central 2x4 pixels (rows 3-4, columns 2-5)",
+    )
 
 
 def _keras_datasets_dirs() -> list[Path]:
@@ -157,14 +259,20 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 _IDX_IMAGES = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+_IDX_LABELS = ("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-def _read_images(source: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(x_train, x_test) uint8 images from a Keras-format .npz or a directory of IDX gz files."""
+def _read_images(source: Path) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    """(x_train, x_test, labels) from a Keras-format .npz or a directory of IDX gz files;
+    labels is (y_train, y_test) when the source has them, else None."""
     if source.is_dir():
-        return tuple(_read_idx(source / f) for f in _IDX_IMAGES)
+        images = tuple(_read_idx(source / f) for f in _IDX_IMAGES)
+        if all((source / f).is_file() for f in _IDX_LABELS):
+            return (*images, tuple(_read_idx(source / f) for f in _IDX_LABELS))
+        return (*images, None)
     with np.load(source, allow_pickle=False) as f:
-        return f["x_train"], f["x_test"]
+        labels = (f["y_train"], f["y_test"]) if {"y_train", "y_test"} <= set(f.files) else None
+        return f["x_train"], f["x_test"], labels
 
 
 def load_mnist(
@@ -207,13 +315,13 @@ def load_mnist(
             f"downloads: run `keras.datasets.{loader}.load_data()` once on a machine with "
             f"internet (it fills the Keras cache), or pass path= to a Keras-format .npz file."
         )
-    train, test = _read_images(found[0])
+    train, test, labels = _read_images(found[0])
     if flatten:
         train, test = train.reshape(len(train), -1), test.reshape(len(test), -1)
     else:
         train, test = train[..., None], test[..., None]
     info = f"{'Fashion-MNIST' if fashion else 'MNIST'} 28x28 from {found[0]}"
-    return _quantized(name, train, test, 256, kind, (28, 28), info)
+    return _quantized(name, train, test, 256, kind, (28, 28), info, labels=labels)
 
 
 # ---------------------------------------------------------------- 2-D toy densities
@@ -239,20 +347,24 @@ def _black_square(x: np.ndarray) -> np.ndarray:
     return inside & (ij.sum(-1) % 2 == 0)
 
 
-def _sample_toy(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n points (n, 2) from a toy set (moons excluded; it comes from scikit-learn)."""
+def _sample_toy(name: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n points (n, 2) from a toy set (moons excluded; it comes from scikit-learn) and the
+    mixture component of each: the Gaussian (8gaussians), the square (checkerboard) or
+    the arm (spirals)."""
     if name == "8gaussians":
-        centers = toy_mode_centers()[rng.integers(8, size=n)]
-        return centers + _GAUSS_STD * rng.standard_normal((n, 2))
+        k = rng.integers(8, size=n)
+        return toy_mode_centers()[k] + _GAUSS_STD * rng.standard_normal((n, 2)), k
     if name == "checkerboard":
         black = np.array([(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0])
-        return black[rng.integers(8, size=n)] - 2 + rng.random((n, 2))
+        k = rng.integers(8, size=n)
+        return black[k] - 2 + rng.random((n, 2)), k
     # spirals: arm a in {0, 1}, angle 3 pi t (1.5 turns), radius 2 t, t = sqrt(U) for
     # roughly uniform density along the arms, plus N(0, 0.05^2) noise.
     t = np.sqrt(rng.random(n))
-    angle = 3 * np.pi * t + np.pi * rng.integers(2, size=n)
+    arm = rng.integers(2, size=n)
+    angle = 3 * np.pi * t + np.pi * arm
     xy = 2 * t[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
-    return xy + 0.05 * rng.standard_normal((n, 2))
+    return xy + 0.05 * rng.standard_normal((n, 2)), arm
 
 
 def load_toy(name: str, num_train: int = 2000, num_test: int = 1000, seed: int = 0) -> Dataset:
@@ -266,7 +378,8 @@ def load_toy(name: str, num_train: int = 2000, num_test: int = 1000, seed: int =
     - spirals: two interleaved arms, radius 2t at angle 3 pi t (+ pi for the second arm),
       t = sqrt(U[0, 1)), plus N(0, 0.05^2) noise.
 
-    Train and test are the first `num_train` and last `num_test` of one draw with `seed`.
+    Train and test are the first `num_train` and last `num_test` of one draw with `seed`;
+    the labels are the mixture component (moon, Gaussian, square or arm) of each point.
 
     >>> load_toy("8gaussians", num_train=10, num_test=5).x_train.shape
     (10, 2)
@@ -277,12 +390,22 @@ def load_toy(name: str, num_train: int = 2000, num_test: int = 1000, seed: int =
     if name == "moons":
         from sklearn.datasets import make_moons
 
-        x = make_moons(n, noise=0.05, random_state=seed)[0]
+        x, y = make_moons(n, noise=0.05, random_state=seed)
         mean, std = x[:num_train].mean(0), x[:num_train].std(0)
         x = (x - mean) / std
     else:
-        x = _sample_toy(name, n, np.random.default_rng(seed))
-    return Dataset(name, x[:num_train], x[num_train:], "real", None, None, f"2-D toy: {name}")
+        x, y = _sample_toy(name, n, np.random.default_rng(seed))
+    return Dataset(
+        name,
+        x[:num_train],
+        x[num_train:],
+        "real",
+        None,
+        None,
+        f"2-D toy: {name}",
+        y_train=y[:num_train],
+        y_test=y[num_train:],
+    )
 
 
 def toy_log_prob(name: str, x: np.ndarray) -> np.ndarray:
@@ -311,6 +434,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": partial(load_digits, kind="binary"),
     "digits-categorical": partial(load_digits, kind="categorical"),
     "digits-continuous": partial(load_digits, kind="continuous"),
+    "digits-crop8": load_digits_crop8,
     "mnist": partial(load_mnist, kind="binary"),
     "mnist-categorical": partial(load_mnist, kind="categorical"),
     "mnist-continuous": partial(load_mnist, kind="continuous"),
@@ -336,6 +460,50 @@ def load(name: str, **kwargs) -> Dataset:
 
 
 # ---------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What one event (or one modality of a dict event) is: its shape and support.
+
+    Args:
+        shape: shape of one event, e.g. ``(64,)``; ``()`` for a scalar such as a label.
+        support: "binary", "categorical" (integer levels in [0, K)) or "real".
+        num_categories: K for "categorical" (2 for "binary", None for "real").
+
+    >>> EventSpec((), "categorical", 10).check([3, 7]).tolist()
+    [3.0, 7.0]
+    """
+
+    shape: tuple
+    support: str = "real"
+    num_categories: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if self.support not in SUPPORTS:
+            raise ValueError(f"support must be one of {SUPPORTS}, got {self.support!r}")
+        if self.support == "binary":
+            object.__setattr__(self, "num_categories", 2)
+        elif self.support == "categorical" and (self.num_categories or 0) < 2:
+            raise ValueError(f"categorical support needs num_categories >= 2, got {self.num_categories}")
+        elif self.support == "real":
+            object.__setattr__(self, "num_categories", None)
+
+    @classmethod
+    def of(cls, spec) -> EventSpec:
+        """An EventSpec from an EventSpec, a dict of its fields, or a (shape, support[, K])
+        tuple."""
+        if isinstance(spec, cls):
+            return spec
+        if isinstance(spec, dict):
+            return cls(**spec)
+        return cls(*spec)
+
+    def check(self, x, name: str = "model") -> np.ndarray:
+        """``x`` as a float32 batch of this event, checked (see :func:`check_array`)."""
+        return check_array(x, self.shape, self.support, self.num_categories, name=name)
+
 def check_array(
     x, event_shape: tuple, support: str, num_categories: int | None = None, name: str = "model"
 ) -> np.ndarray:

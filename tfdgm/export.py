@@ -24,7 +24,8 @@ def export(model, path: str) -> str:
     """Export ``model``'s endpoints (``model.export_endpoints()``) as a SavedModel at ``path``.
 
     Besides the model's endpoints, ``metadata()`` returns a JSON string with the model
-    class, event shape and support. Returns ``path``.
+    class, its density kind (what ``log_prob`` returns), event shape and support.
+    Returns ``path``.
     """
     archive = ExportArchive()
     archive.track(model)
@@ -33,6 +34,7 @@ def export(model, path: str) -> str:
     metadata = json.dumps(
         {
             "class": type(model).__name__,
+            "density": model.density,
             "event_shape": list(model.event_shape),
             "support": model.support,
             "num_categories": model.num_categories,

@@ -44,6 +44,9 @@ from tfdgm.base import PACKAGE, GenerativeModel
 tfd = tfp.distributions
 
 
+_DATASETS = ("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist")
+
+
 class AutoregressiveModel(GenerativeModel):
     """Base of the autoregressive models: p(x) = prod_i Categorical(x_i; softmax(l_i(x_<i))).
 
@@ -51,6 +54,8 @@ class AutoregressiveModel(GenerativeModel):
     to ``[batch, D, K]`` logits, l_i a function of one_hot[:, :i] only) and may override
     ``sample`` with a cheaper sequential step.
     """
+
+    density = "exact"
 
     def __init__(self, event_shape, num_categories: int = 2, seed=None, **kwargs):
         num_categories = int(num_categories)
@@ -164,6 +169,16 @@ def _compiled_sampler(model: AutoregressiveModel):
 
 
 # ====================================================================== Markov
+@registry.register(
+    "markov",
+    family="autoregressive",
+    datasets=_DATASETS,
+    training=dict(epochs=100, batch_size=64),
+    hparams=dict(window=16, hidden_units=(256,)),
+    tiny=dict(window=2, hidden_units=(8,)),
+    variants={"categorical": dict(dataset="digits-categorical")},
+    description="order-d Markov autoregressive model (shared MLP on a one-hot window)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MarkovAutoregressive(AutoregressiveModel):
     """Order-d autoregressive model: l_i = MLP([onehot(x_{i-d}), ..., onehot(x_{i-1}), e_i]).
@@ -248,6 +263,16 @@ class MarkovAutoregressive(AutoregressiveModel):
 
 
 # ====================================================================== RNN
+@registry.register(
+    "rnn",
+    family="autoregressive",
+    datasets=_DATASETS,
+    training=dict(epochs=30, batch_size=64),
+    hparams=dict(units=128),
+    tiny=dict(units=8),
+    variants={"lstm": dict(cell="lstm")},
+    description="recurrent (GRU/LSTM) autoregressive model",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RNNAutoregressive(AutoregressiveModel):
     """Recurrent autoregressive model: h_i = cell(h_{i-1}, onehot(x_{i-1})), l_i = W h_i + b.
@@ -264,6 +289,8 @@ class RNNAutoregressive(AutoregressiveModel):
     >>> RNNAutoregressive((5,), units=8).log_prob(np.zeros((3, 5))).shape
     TensorShape([3])
     """
+
+    default_learning_rate = 1e-2
 
     def __init__(
         self,
@@ -314,14 +341,10 @@ class RNNAutoregressive(AutoregressiveModel):
         )
         return self._finish(loop[2])
 
-    def compile_default(self, learning_rate: float = 1e-3, jit_compile: bool = False, **kwargs):
+    def default_optimizer(self, group, learning_rate):
         """Adam with the gradient clipped to global norm 1, the usual guard for recurrent nets
         (without it, loss spikes appeared on the digits at learning rate 3e-3)."""
-        self.compile(
-            optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=1.0),
-            jit_compile=jit_compile,
-            **kwargs,
-        )
+        return keras.optimizers.Adam(learning_rate, global_clipnorm=1.0)
 
     @property
     def num_parameters(self) -> int:
@@ -332,6 +355,16 @@ class RNNAutoregressive(AutoregressiveModel):
 
 
 # ====================================================================== MADE
+@registry.register(
+    "made",
+    family="autoregressive",
+    datasets=_DATASETS,
+    training=dict(epochs=60, batch_size=64),
+    hparams=dict(hidden_units=(512, 512)),
+    tiny=dict(hidden_units=(16,)),
+    variants={"order-agnostic": dict(order_agnostic=True, num_orders=2)},
+    description="MADE: masked autoencoder for distribution estimation",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MADE(AutoregressiveModel):
     """Masked autoencoder for distribution estimation: [l_1, ..., l_D] = MaskedMLP(x / (K-1)).
@@ -396,12 +429,9 @@ class MADE(AutoregressiveModel):
         """Use ``order`` (a permutation of 1..D) for the conditionals from now on."""
         self.network.set_order(order)
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """Keras ``fit``; order-agnostic models switch the masks' order before every batch."""
-        callbacks = list(callbacks or [])
-        if self.order_agnostic:
-            callbacks.append(_OrderSwitcher(self))
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+    def fit_callbacks(self, epochs, initial_epoch, verbose, callbacks):
+        """Order-agnostic models switch the masks' order before every batch."""
+        return [_OrderSwitcher(self)] if self.order_agnostic else []
 
     def ensemble_log_prob(self, x) -> tf.Tensor:
         """log (1/O) sum_o p_o(x) over the ``num_orders`` orders, float32 ``[batch]``.
@@ -450,46 +480,3 @@ class _OrderSwitcher(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.made.set_order(self.made.orders[0])
-
-
-_DATASETS = ("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist")
-
-registry.register(
-    "markov",
-    MarkovAutoregressive,
-    family="autoregressive",
-    datasets=_DATASETS,
-    build=MarkovAutoregressive.for_dataset,
-    defaults=dict(
-        epochs=100,
-        batch_size=64,
-        learning_rate=1e-3,
-        hparams=dict(window=16, hidden_units=(256,)),
-    ),
-    tiny=dict(window=2, hidden_units=(8,)),
-    description="order-d Markov autoregressive model (shared MLP on a one-hot window)",
-)
-
-registry.register(
-    "rnn",
-    RNNAutoregressive,
-    family="autoregressive",
-    datasets=_DATASETS,
-    build=RNNAutoregressive.for_dataset,
-    defaults=dict(epochs=30, batch_size=64, learning_rate=1e-2, hparams=dict(units=128)),
-    tiny=dict(units=8),
-    description="recurrent (GRU/LSTM) autoregressive model",
-)
-
-registry.register(
-    "made",
-    MADE,
-    family="autoregressive",
-    datasets=_DATASETS,
-    build=MADE.for_dataset,
-    defaults=dict(
-        epochs=60, batch_size=64, learning_rate=1e-3, hparams=dict(hidden_units=(512, 512))
-    ),
-    tiny=dict(hidden_units=(16,)),
-    description="MADE: masked autoencoder for distribution estimation",
-)

@@ -64,6 +64,11 @@ def bits_per_dim(log_prob, event_size: int, num_levels: int) -> tf.Tensor:
     return (-log_prob + d * np.log(num_levels)) / (d * np.log(2.0))
 
 
+_DATASETS = ("moons", "8gaussians", "checkerboard", "spirals", "digits-continuous")
+# XLA: 1.2-2x the steps/s of plain fit (benchmarks/bench_flows.py)
+_TRAINING = dict(epochs=200, batch_size=128, jit_compile=True)
+
+
 class NormalizingFlow(GenerativeModel):
     """A flow x = f(z), z ~ N(0, I), trained by maximum likelihood; see the module docstring.
 
@@ -82,6 +87,9 @@ class NormalizingFlow(GenerativeModel):
         logit_alpha: a of the logit pre-transform.
         seed: seed of the sampling stream.
     """
+
+    density = "exact"
+    default_learning_rate = 2e-3
 
     def __init__(
         self,
@@ -195,19 +203,9 @@ class NormalizingFlow(GenerativeModel):
 
     def initialize(self, x) -> int:
         """Data-dependent act-norm initialization from a batch (a no-op otherwise, or after it
-        has been done once). Called by ``fit``; returns the number of layers initialized."""
+        has been done once). Called by ``fit`` with its first (up to 512) training examples;
+        returns the number of layers initialized."""
         return self.flow.initialize(np.asarray(self._prepare(x)).reshape(-1, self.event_size))
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """Keras ``fit``; with act-norm, first initializes it from (up to 512 of) the inputs."""
-        if self.normalization == "actnorm" and x is not None:
-            self._validate_input(x)
-            if isinstance(x, tf.data.Dataset):
-                first = np.concatenate([np.asarray(self._unpack(b)) for b in x.take(4)])
-            else:
-                first = np.asarray(x[0] if isinstance(x, (tuple, list)) else x)
-            self.initialize(first[:512])
-        return super().fit(x, y, *args, **kwargs)
 
     def export_endpoints(self):
         endpoints = super().export_endpoints()
@@ -231,19 +229,6 @@ class NormalizingFlow(GenerativeModel):
             out["kl_true_model"] = float(np.mean(log_true - log_p))
         return out
 
-    def figures(self, dataset) -> dict:
-        from tfdgm import plotting
-
-        if self.event_shape == (2,):
-            fig = plotting.density_2d(
-                lambda x: self.log_prob(x), bounds=(-4, 4), data=dataset.x_test, title="flow"
-            )
-            return {"density": fig}
-        if dataset.image_shape is not None:
-            samples = np.clip(self.sample(32, seed=(0, 0)).numpy(), 0.0, 1.0)
-            return {"samples": plotting.image_grid(samples, dataset.image_shape)}
-        return {}
-
     def get_config(self):
         return {
             **super().get_config(),
@@ -257,6 +242,16 @@ class NormalizingFlow(GenerativeModel):
         }
 
 
+@registry.register(
+    "realnvp",
+    family="flow",
+    datasets=_DATASETS,
+    training=_TRAINING,
+    hparams=dict(num_layers=8, hidden_units=(64, 64)),
+    tiny=dict(num_layers=2, hidden_units=(8,)),
+    variants={"actnorm": dict(normalization="actnorm"), "batchnorm": dict(normalization="batch")},
+    description="RealNVP normalizing flow (affine couplings, exact likelihood)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RealNVP(NormalizingFlow):
     """RealNVP (Dinh et al., 2017): affine couplings on alternating halves.
@@ -295,6 +290,16 @@ class RealNVP(NormalizingFlow):
         )
 
 
+@registry.register(
+    "maf",
+    family="flow",
+    datasets=_DATASETS,
+    training=_TRAINING,
+    hparams=dict(num_layers=8, hidden_units=(64, 64)),
+    tiny=dict(num_layers=2, hidden_units=(8,)),
+    variants={"iaf": dict(inverse=True)},
+    description="masked autoregressive flow (MAF; IAF with inverse=True)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MAF(NormalizingFlow):
     """Masked autoregressive flow (Papamakarios et al., 2017), or IAF with ``inverse=True``.
@@ -334,40 +339,3 @@ class MAF(NormalizingFlow):
 
     def get_config(self):
         return {**super().get_config(), "inverse": self.autoregressive_inverse}
-
-
-_DATASETS = ("moons", "8gaussians", "checkerboard", "spirals", "digits-continuous")
-
-registry.register(
-    "realnvp",
-    RealNVP,
-    family="flow",
-    datasets=_DATASETS,
-    build=RealNVP.for_dataset,
-    defaults=dict(
-        epochs=200,
-        batch_size=128,
-        learning_rate=2e-3,
-        jit_compile=True,  # XLA: 1.2-2x the steps/s of plain fit (benchmarks/bench_flows.py)
-        hparams=dict(num_layers=8, hidden_units=(64, 64)),
-    ),
-    tiny=dict(num_layers=2, hidden_units=(8,)),
-    description="RealNVP normalizing flow (affine couplings, exact likelihood)",
-)
-
-registry.register(
-    "maf",
-    MAF,
-    family="flow",
-    datasets=_DATASETS,
-    build=MAF.for_dataset,
-    defaults=dict(
-        epochs=200,
-        batch_size=128,
-        learning_rate=2e-3,
-        jit_compile=True,  # XLA: 1.2-2x the steps/s of plain fit (benchmarks/bench_flows.py)
-        hparams=dict(num_layers=8, hidden_units=(64, 64)),
-    ),
-    tiny=dict(num_layers=2, hidden_units=(8,)),
-    description="masked autoregressive flow (MAF; IAF with inverse=True)",
-)

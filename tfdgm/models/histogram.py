@@ -12,12 +12,12 @@ dimensionality: 2^64 - 1 for binary 8x8 digits), so it refuses spaces of more th
 ``MAX_CELLS`` = 2^20 cells; the factorized model grows linearly but ignores every
 dependency between dimensions.
 
-Training goes through Keras ``fit``: each ``train_step`` reports the batch's mean negative
-log-likelihood under the current estimate (before its own counts are added, i.e. the
-prequential code length in nats) and then adds the batch counts to a non-trainable
-variable. Every pass adds the counts again, so ``epochs=E`` estimates
-(E n_x + alpha) / (E N + alpha K^m): the smoothing is alpha / E. Train one epoch (the
-registry default) for the textbook estimate.
+Training goes through Keras ``fit`` as statistics-based training (``batch_statistics`` /
+``apply_statistics`` of :class:`tfdgm.GenerativeModel`): each batch's counts are summed
+over the epoch (and across replicas), and at the epoch's end the counts are *set* to that
+sum, so every epoch gives the same maximum-likelihood estimate of the data passed to
+``fit``. The metric ``loss`` is each batch's mean negative log-likelihood under the
+estimate before the epoch (the uniform distribution in the first epoch).
 
 References:
     Laplace, Essai philosophique sur les probabilites, 1814 (the rule of succession).
@@ -42,33 +42,10 @@ tfd = tfp.distributions
 #: Largest number of cells K^m the joint histogram accepts.
 MAX_CELLS = 2**20
 
-#: Pixels (row, column) of the 8x8 digits kept by the "digits-crop8" dataset: the central
-#: 2x4 block, rows 3-4 and columns 2-5.
-CROP8_PIXELS = [(r, c) for r in (3, 4) for c in (2, 3, 4, 5)]
-
-
-def load_digits_crop8(kind: str = "binary") -> data.Dataset:
-    """The binary 8x8 digits cropped to their central 2x4 block: 8 pixels, 256 cells.
-
-    A dataset small enough for the joint histogram (and for exhaustive sums over every
-    configuration). Same train/test split as ``tfdgm.data.load_digits``.
-    """
-    full = data.load_digits(kind)
-    index = [8 * r + c for r, c in CROP8_PIXELS]
-    return data.Dataset(
-        name="digits-crop8" if kind == "binary" else f"digits-crop8-{kind}",
-        x_train=full.x_train[:, index],
-        x_test=full.x_test[:, index],
-        support=full.support,
-        num_categories=full.num_categories,
-        image_shape=(2, 4),
-        description=f"{full.description}; central 2x4 pixels (rows 3-4, columns 2-5)",
-    )
-
-
-# Registered here (tfdgm.data is the lead's file) so `data.load("digits-crop8")` works once
-# tfdgm.models is imported.
-data.DATASETS.setdefault("digits-crop8", load_digits_crop8)
+# digits-crop8 (8 pixels, 256 cells), the dataset small enough for the joint histogram,
+# lives in tfdgm.data.
+CROP8_PIXELS = data.CROP8_PIXELS
+load_digits_crop8 = data.load_digits_crop8
 
 
 def _support(num_categories: int) -> str:
@@ -76,7 +53,9 @@ def _support(num_categories: int) -> str:
 
 
 class _CountModel(GenerativeModel):
-    """Shared machinery: counts as a non-trainable, replica-summed variable."""
+    """Shared machinery: counts as a non-trainable variable set from summed statistics."""
+
+    density = "exact"
 
     def __init__(self, event_shape, num_categories: int, smoothing: float, seed, **kwargs):
         if float(smoothing) < 0:
@@ -106,7 +85,6 @@ class _CountModel(GenerativeModel):
             initializer="zeros",
             dtype="float32",
             trainable=False,
-            # every replica computes the same new value (see _add_counts); keep one
             aggregation="only_first_replica",
             name="counts",
         )
@@ -126,26 +104,13 @@ class _CountModel(GenerativeModel):
     def objective(self, x, training=False):
         return {"loss": -tf.reduce_mean(self.log_prob(x))}
 
-    def train_step(self, data):
-        x = self._unpack(data)
-        values = self.objective(x)  # prequential: the batch is scored before it is counted
-        self._add_counts(self._batch_counts(x))
-        return self._update_metrics(values, tf.shape(x)[0])
+    def batch_statistics(self, x, labels=None):
+        """The batch's counts (n_x for the histogram, n_ik for the factorized model)."""
+        return {"counts": self._batch_counts(x)}
 
-    def _add_counts(self, delta):
-        """counts += the batch counts of all replicas (an all-reduce under a strategy).
-
-        Keras' ``assign_add`` is ``assign(self + delta)``: with a "sum" aggregation each
-        replica's copy of the old counts would be added too.
-        """
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            delta = context.all_reduce("sum", delta)
-        self.counts.assign(tf.convert_to_tensor(self.counts) + delta)
-
-    def compile_default(self, learning_rate: float = 1e-3, jit_compile: bool = False, **kwargs):
-        """Compile for ``fit``; the optimizer is unused (counting needs no gradient)."""
-        super().compile_default(learning_rate, jit_compile=jit_compile, **kwargs)
+    def apply_statistics(self, stats):
+        """counts <- the epoch's summed counts: the maximum-likelihood estimate."""
+        self.counts.assign(stats["counts"])
 
     def get_config(self):
         return {
@@ -156,6 +121,16 @@ class _CountModel(GenerativeModel):
         }
 
 
+@registry.register(
+    "histogram",
+    family="likelihood",
+    datasets=("digits-crop8",),
+    training=dict(epochs=1, batch_size=256),
+    hparams=dict(smoothing=1.0),
+    tiny=dict(smoothing=1.0),
+    variants={"jeffreys": dict(smoothing=0.5)},
+    description="joint histogram with Laplace smoothing (tiny spaces only: <= 2^20 cells)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Histogram(_CountModel):
     """Joint histogram p(x) = (n_x + alpha) / (N + alpha K^m) over all K^m configurations.
@@ -239,6 +214,16 @@ class Histogram(_CountModel):
         return self.configurations(table.sample(num_samples, seed=self._seed(seed)))
 
 
+@registry.register(
+    "factorized",
+    family="likelihood",
+    datasets=("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist"),
+    training=dict(epochs=1, batch_size=256),
+    hparams=dict(smoothing=1.0),
+    tiny=dict(smoothing=1.0),
+    variants={"categorical": dict(dataset="digits-categorical")},
+    description="independent per-dimension categoricals (counts, Laplace smoothing)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FactorizedCategorical(_CountModel):
     """Independent dimensions: p(x) = prod_i p_i(x_i), p_i(k) = (n_ik + alpha) / (N + alpha K).
@@ -300,26 +285,3 @@ class FactorizedCategorical(_CountModel):
     def sample(self, num_samples: int, seed=None):
         """x_i ~ p_i independently: float32 ``[n, *event_shape]``."""
         return self.distribution().sample(num_samples, seed=self._seed(seed))
-
-
-registry.register(
-    "histogram",
-    Histogram,
-    family="likelihood",
-    datasets=("digits-crop8",),
-    build=Histogram.for_dataset,
-    defaults=dict(epochs=1, batch_size=256, learning_rate=1e-3, hparams=dict(smoothing=1.0)),
-    tiny=dict(smoothing=1.0),
-    description="joint histogram with Laplace smoothing (tiny spaces only: <= 2^20 cells)",
-)
-
-registry.register(
-    "factorized",
-    FactorizedCategorical,
-    family="likelihood",
-    datasets=("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist"),
-    build=FactorizedCategorical.for_dataset,
-    defaults=dict(epochs=1, batch_size=256, learning_rate=1e-3, hparams=dict(smoothing=1.0)),
-    tiny=dict(smoothing=1.0),
-    description="independent per-dimension categoricals (counts, Laplace smoothing)",
-)

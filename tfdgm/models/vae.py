@@ -26,6 +26,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.bijectors import FlowLayer
 from tfdgm.estimators import chunked_log_mean_exp, log_mean_exp
 
 tfd = tfp.distributions
@@ -33,6 +34,30 @@ tfd = tfp.distributions
 _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real": "normal"}
 
 
+@registry.register(
+    "vae",
+    family="latent-variable",
+    datasets=(
+        "digits",
+        "digits-categorical",
+        "digits-continuous",
+        "mnist",
+        "fashion-mnist",
+        "moons",
+        "8gaussians",
+    ),
+    training=dict(epochs=150, batch_size=64),
+    hparams=dict(latent_dim=8, hidden_units=(256, 128)),
+    tiny=dict(latent_dim=2, hidden_units=(16,), log_prob_samples=50),
+    variants={
+        "beta4": dict(beta=4.0),
+        "iwae": dict(num_importance_samples=3),
+        "flow-posterior": dict(posterior_flow="realnvp"),
+        "conv": dict(architecture="conv"),
+        "categorical": dict(dataset="digits-categorical"),
+    },
+    description="variational auto-encoder (ELBO / IWAE)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class VAE(GenerativeModel):
     """Variational auto-encoder trained on the ELBO (or the IWAE bound when k > 1).
@@ -52,8 +77,9 @@ class VAE(GenerativeModel):
         beta: weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
         num_importance_samples: k of the training bound; 1 trains the ELBO.
         posterior_flow: optional Keras layer with a ``bijector()`` method returning a
-            ``tfb.Bijector`` on R^L: q(z|x) becomes that bijector applied to the Normal
-            (the KL is then estimated by Monte Carlo).
+            ``tfb.Bijector`` on R^L (e.g. :class:`tfdgm.bijectors.FlowLayer`, or its kind
+            ``"realnvp"``/``"maf"`` for a default one): q(z|x) becomes that bijector applied
+            to the Normal (the KL is then estimated by Monte Carlo).
         log_prob_samples: default number of importance samples of ``log_prob``.
 
     >>> vae = VAE(event_shape=(4,), latent_dim=2, hidden_units=(8,), seed=0)
@@ -117,6 +143,8 @@ class VAE(GenerativeModel):
         self.decoder = nets.deserialize(decoder) or nets.MLP(
             self.hidden_units[::-1], num_out, name="decoder"
         )
+        if isinstance(posterior_flow, str):  # "realnvp" or "maf": a default flow on R^L
+            posterior_flow = FlowLayer(self.latent_dim, kind=posterior_flow, name="posterior_flow")
         self.posterior_flow = nets.deserialize(posterior_flow)
         self.build()
 
@@ -152,8 +180,15 @@ class VAE(GenerativeModel):
         return q
 
     def decode(self, z) -> tfd.Distribution:
-        """p(x|z) from the decoder and the likelihood head."""
-        return heads.get(self.likelihood, self.decoder(z), self.event_shape, self.num_categories)
+        """p(x|z) from the decoder and the likelihood head; z is ``[..., L]``.
+
+        Sample dimensions are folded into the batch before the decoder (``[k * batch, L]``),
+        so any Keras layer works, ``keras.Sequential`` (which fixes its input rank) included.
+        """
+        z = tf.convert_to_tensor(z)
+        params = self.decoder(tf.reshape(z, [-1, self.latent_dim]))  # (k * batch, P)
+        params = tf.reshape(params, tf.concat([tf.shape(z)[:-1], tf.shape(params)[1:]], 0))
+        return heads.get(self.likelihood, params, self.event_shape, self.num_categories)
 
     def _log_weights(self, x, num_samples: int, seed):
         """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q: shape [k, batch]."""
@@ -236,6 +271,25 @@ class VAE(GenerativeModel):
         means = tf.experimental.numpy.moveaxis(means, 0, 1)
         return means[0] if np.ndim(x_start) == len(self.event_shape) else means
 
+    def figures(self, dataset) -> dict:
+        """The base pictures, plus 32 test images beside their reconstructions."""
+        figures = super().figures(dataset)
+        if dataset.image_shape is not None:
+            from tfdgm import plotting
+
+            x = dataset.x_test[:32]
+            pairs = np.stack([x, np.asarray(self.reconstruct(x))], 1).reshape(64, -1)
+            vmax = (dataset.num_categories - 1) if dataset.support == "categorical" else None
+            figures["reconstructions"] = plotting.image_grid(
+                pairs,
+                dataset.image_shape,
+                ncols=16,
+                title="test images and reconstructions",
+                vmin=0,
+                vmax=vmax,
+            )
+        return figures
+
     def export_endpoints(self):
         spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
         spec_z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
@@ -271,28 +325,3 @@ class VAE(GenerativeModel):
             "posterior_flow": nets.serialize(self.posterior_flow),
             "log_prob_samples": self.log_prob_samples,
         }
-
-
-registry.register(
-    "vae",
-    VAE,
-    family="latent-variable",
-    datasets=(
-        "digits",
-        "digits-categorical",
-        "digits-continuous",
-        "mnist",
-        "fashion-mnist",
-        "moons",
-        "8gaussians",
-    ),
-    build=VAE.for_dataset,
-    defaults=dict(
-        epochs=150,
-        batch_size=64,
-        learning_rate=1e-3,
-        hparams=dict(latent_dim=8, hidden_units=(256, 128)),
-    ),
-    tiny=dict(latent_dim=2, hidden_units=(16,), log_prob_samples=50),
-    description="variational auto-encoder (ELBO / IWAE)",
-)
