@@ -87,3 +87,34 @@ def test_gaussian_dbn_takes_visible_std_from_the_data():
     assert dbn.rbms[1].visible == "bernoulli"
     fixed = DBN.for_dataset(continuous, hidden_sizes=(8,), rbm_kwargs=dict(visible_std=0.3))
     assert fixed.rbms[0].visible_std == 0.3
+
+
+def test_one_optimizer_per_layer_and_build_is_a_no_op():
+    dbn = DBN([6, 4, 3], rbm_kwargs=dict(persistent=True, num_chains=4), seed=0)
+    dbn.compile_default()
+    assert list(dbn.optimizer_groups()) == ["rbm_0", "rbm_1"]
+    for layer, rbm in enumerate(dbn.rbms):
+        optimizer = dbn.optimizer_for(f"rbm_{layer}")
+        assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.momentum == 0.5
+        assert {id(v) for v in dbn.optimizer_groups()[f"rbm_{layer}"]} == {
+            id(v) for v in rbm.trainable_variables
+        }
+    assert dbn.density == "estimate"
+    identities = [id(v) for v in dbn.weights]
+    dbn.build((None, 6))
+    assert [id(v) for v in dbn.weights] == identities
+
+
+def test_early_stopping_does_not_end_training_at_a_layer_switch(digits):
+    """The "layer" metric goes 0 -> 1 at the switch: without a reset, EarlyStopping in
+    mode "min" would see no improvement for 3 epochs and stop after the first layer-1 epoch."""
+    dbn = DBN.for_dataset(digits, hidden_sizes=(8, 4), seed=0)
+    dbn.compile_default()
+    stop = keras.callbacks.EarlyStopping(monitor="layer", mode="min", patience=3)
+    history = dbn.fit(digits.x_train[:64], epochs=6, batch_size=32, verbose=0, callbacks=[stop])
+    assert history.history["layer"] == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert stop.stopped_epoch == 0
+    # a real plateau inside one layer still stops training
+    stop = keras.callbacks.EarlyStopping(monitor="layer", mode="min", patience=1)
+    history = dbn.fit(digits.x_train[:64], epochs=6, batch_size=32, verbose=0, callbacks=[stop])
+    assert history.history["layer"] == [0.0, 0.0]

@@ -200,7 +200,7 @@ def test_training_on_binarized_digits_raises_exact_log_likelihood(digits):
     assert after["log_likelihood"] > before["log_likelihood"] + 1.5, (before, after)
     pll = history.history["pseudo_log_likelihood"]
     assert pll[-1] > pll[0]
-    assert set(rbm.figures(digits)) == {"filters"}
+    assert set(rbm.figures(digits)) == {"samples", "filters"}
 
 
 def test_persistent_chains_survive_save_and_load(tmp_path, digits):
@@ -225,3 +225,25 @@ def test_gaussian_rbm_fits_continuous_digits():
     history = rbm.fit(continuous.x_train, epochs=3, batch_size=32, verbose=0)
     assert set(history.history) == {"loss", "reconstruction_error"}
     assert float(tf.reduce_mean(rbm.log_prob(continuous.x_test))) > before
+
+
+def test_build_on_a_built_rbm_is_a_no_op():
+    rbm = random_rbm(5, 3, seed=11, persistent=True, num_chains=4)
+    before = {v.path: np.asarray(v) for v in rbm.weights}
+    identities = [id(v) for v in rbm.weights]
+    rbm.build((None, 5))
+    assert [id(v) for v in rbm.weights] == identities
+    for v in rbm.weights:
+        np.testing.assert_array_equal(v, before[v.path])
+
+
+def test_default_optimizer_is_sgd_with_momentum():
+    cd, pcd = RBM(4, 3, seed=0), RBM(4, 3, persistent=True, seed=0)
+    cd.compile_default()
+    pcd.compile_default()
+    for model, momentum in ((cd, 0.9), (pcd, 0.5)):
+        optimizer = model.optimizer_for("model")
+        assert isinstance(optimizer, keras.optimizers.SGD)
+        assert optimizer.momentum == momentum
+        np.testing.assert_allclose(float(optimizer.learning_rate), 0.05)
+    assert cd.density == "exact" and RBM(30, 30, seed=0).density == "estimate"

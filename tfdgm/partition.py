@@ -351,3 +351,27 @@ class EnergyBasedModel(GenerativeModel):
             "log_partition": float(log_z.value),
             "log_partition_stddev": float(log_z.stddev),
         }
+
+    def summary_metrics(self, dataset) -> dict:
+        """Test log-likelihood with the log Z it used (exact, or AIS with seed (0, 0))."""
+        x = dataset.x_test.reshape(len(dataset.x_test), *self.event_shape)
+        report = self.log_likelihood(x, seed=(0, 0))
+        return {
+            "test_log_likelihood": report["log_likelihood"],
+            "log_likelihood_method": report["method"],
+            "log_partition": report["log_partition"],
+            "log_partition_stddev": report["log_partition_stddev"],
+        }
+
+    def export_endpoints(self):
+        """sample (explicit seed), log_prob and free_energy.
+
+        The log_prob endpoint is -F(x) - log Z with log Z computed once, when the endpoints
+        are made (exact, or AIS with seed (0, 0)), and stored in the graph as a constant.
+        """
+        endpoints = super().export_endpoints()
+        spec = [self.input_signature()]
+        log_z = float(self.log_partition(self.log_prob_method, seed=(0, 0)).value)
+        endpoints["log_prob"] = (lambda x: self.log_prob(x, log_partition=log_z), spec)
+        endpoints["free_energy"] = (lambda x: self.free_energy(x), spec)
+        return endpoints

@@ -58,9 +58,14 @@ def _rbm_kwargs(rbm_kwargs, kwargs: dict) -> dict:
 
 
 class _GreedySchedule(keras.callbacks.Callback):
-    """Trains layer floor(e L / E) of an L-layer DBN in epoch e of E (greedy, bottom-up)."""
+    """Trains layer floor(e L / E) of an L-layer DBN in epoch e of E (greedy, bottom-up).
 
-    def __init__(self, dbn, epochs: int, initial_epoch: int, verbose):
+    At a layer switch the train step is retraced for the new layer and the user's
+    ``EarlyStopping`` callbacks are reset (``on_train_begin``): each layer's loss is on its
+    own scale, so the best value of the layer below must not stop the next one.
+    """
+
+    def __init__(self, dbn, epochs: int, initial_epoch: int, verbose, callbacks=()):
         super().__init__()
         self.dbn, self.epochs, self.initial_epoch, self.verbose = (
             dbn,
@@ -68,6 +73,7 @@ class _GreedySchedule(keras.callbacks.Callback):
             initial_epoch,
             verbose,
         )
+        self.early_stopping = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
 
     def layer_for(self, epoch: int) -> int:
         num_layers = len(self.dbn.rbms)
@@ -81,6 +87,8 @@ class _GreedySchedule(keras.callbacks.Callback):
         self.dbn.active_layer = layer
         self.dbn.make_train_function(force=True)  # retrace train_step for the new layer
         self.dbn.test_function = None
+        for callback in self.early_stopping:
+            callback.on_train_begin()
         if self.verbose:
             sizes = self.dbn.layer_sizes
             print(
@@ -89,6 +97,19 @@ class _GreedySchedule(keras.callbacks.Callback):
             )
 
 
+@registry.register(
+    "dbn",
+    family="energy-based",
+    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
+    training=dict(epochs=100, batch_size=32),
+    hparams=dict(hidden_sizes=(64, 20), rbm_kwargs=dict(cd_k=1), log_prob_samples=1000),
+    tiny=dict(hidden_sizes=(8, 4), rbm_kwargs=dict(sample_steps=20), log_prob_samples=20),
+    variants={
+        "persistent": dict(rbm_kwargs=dict(sample_steps=20, persistent=True, num_chains=16)),
+        "gaussian": dict(dataset="digits-continuous"),
+    },
+    description="deep belief net (greedy layer-wise RBMs, Gibbs in the top, directed pass down)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DBN(GenerativeModel):
     """Deep belief net: a stack of RBMs trained greedily, layer by layer (Hinton et al., 2006).
@@ -103,7 +124,9 @@ class DBN(GenerativeModel):
     where p(h_l | h_{l+1}) is RBM l's p(v | h) and p_top(h) = exp(-F_top(h)) / Z_top.
 
     Training goes through Keras ``fit``: of E epochs, epoch e trains layer floor(e L / E)
-    (the ``layer`` metric says which; a line is printed when the layer changes);
+    (the ``layer`` metric says which; a line is printed when the layer changes), each
+    layer with its own optimizer (groups ``rbm_0``, ``rbm_1``, ...; ``compile_default()``
+    gives each the RBM's SGD with momentum at learning rate 0.05);
     ``pretrain(x, epochs_per_layer)`` is ``fit`` with E = L * epochs_per_layer.
     ``sample`` runs Gibbs in the top RBM then one directed pass down; ``log_prob``
     importance-samples the hidden layers with the recognition pass q as the proposal.
@@ -125,6 +148,8 @@ class DBN(GenerativeModel):
     """
 
     density = "estimate"  # importance-sampled; the top log Z exact or AIS
+    default_learning_rate = 0.05
+    default_steps_per_execution = 8
 
     metric_names = ("loss", "reconstruction_error", "layer")
 
@@ -198,12 +223,22 @@ class DBN(GenerativeModel):
             h = self.rbms[layer].hidden_conditional(h).sample(seed=seeds[layer])
         return tf.stop_gradient(h)
 
-    def train_step(self, data):
+    def optimizer_groups(self) -> dict[str, list]:
+        """One optimizer per layer: ``{"rbm_0": RBM 0's variables, "rbm_1": ...}``."""
+        return {f"rbm_{layer}": rbm.trainable_variables for layer, rbm in enumerate(self.rbms)}
+
+    def default_optimizer(self, group: str, learning_rate: float):
+        """The RBM's rule (:meth:`RBM.default_optimizer`): SGD with momentum 0.9, or 0.5 for
+        persistent CD, at ``default_learning_rate`` = 0.05 with 8 steps per execution."""
+        return self.rbms[int(group.removeprefix("rbm_"))].default_optimizer(group, learning_rate)
+
+    def training_update(self, x, labels=None) -> dict:
+        """A CD step of the layer being trained, on h sampled up through the layers below."""
         layer = self.active_layer
         seed_up, seed_cd = _split(self._seed())
-        h = self.propagate_up(self._unpack(data), layer, seed_up)
-        values = self.rbms[layer].cd_update(h, self.optimizer, seed_cd)
-        return self._update_metrics(self._with_layer(values, layer))
+        h = self.propagate_up(x, layer, seed_up)
+        optimizer = self.optimizer_for(f"rbm_{layer}")
+        return self._with_layer(self.rbms[layer].cd_update(h, optimizer, seed_cd), layer)
 
     def objective(self, x, training=False):
         layer = self.active_layer
@@ -218,64 +253,14 @@ class DBN(GenerativeModel):
             "layer": tf.constant(float(layer)),
         }
 
-    def fit(
-        self,
-        x=None,
-        y=None,
-        batch_size=None,
-        epochs=1,
-        verbose="auto",
-        callbacks=None,
-        initial_epoch=0,
-        **kwargs,
-    ):
-        """Keras ``fit`` with the greedy schedule: epoch e of ``epochs`` trains layer
-        floor(e L / epochs), so give at least L epochs."""
-        schedule = _GreedySchedule(self, epochs, initial_epoch, verbose)
-        return super().fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=[*(callbacks or []), schedule],
-            initial_epoch=initial_epoch,
-            **kwargs,
-        )
+    def fit_callbacks(self, epochs: int, initial_epoch: int, verbose, callbacks: list) -> list:
+        """The greedy schedule: epoch e of ``epochs`` trains layer floor(e L / epochs), so
+        give ``fit`` at least L epochs; resets the user's ``EarlyStopping`` at each switch."""
+        return [_GreedySchedule(self, epochs, initial_epoch, verbose, callbacks)]
 
     def pretrain(self, x, epochs_per_layer: int = 10, **kwargs):
         """Greedy layer-wise training, ``epochs_per_layer`` epochs of Keras ``fit`` per RBM."""
         return self.fit(x, epochs=epochs_per_layer * len(self.rbms), **kwargs)
-
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        # Each step updates one layer's variables: build the optimizer for all of them now
-        # (Keras would build it lazily for the first layer's variables only).
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        # Keras skips models that override compile() unless they restore it themselves.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-
-    def compile_default(
-        self,
-        learning_rate: float = 0.05,
-        jit_compile: bool = False,
-        steps_per_execution: int = 8,
-        **kwargs,
-    ):
-        """SGD with momentum 0.9 (0.5 when persistent) and 8 steps per execution, as
-        :meth:`RBM.compile_default`; one optimizer, each step updates only the layer being
-        trained."""
-        self.compile(
-            optimizer=keras.optimizers.SGD(
-                learning_rate, momentum=0.5 if self.rbms[0].persistent else 0.9
-            ),
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
-            **kwargs,
-        )
 
     # ------------------------------------------------------------------ contract
     def sample(self, num_samples: int, seed=None, num_steps: int | None = None) -> tf.Tensor:
@@ -331,8 +316,9 @@ class DBN(GenerativeModel):
         }
 
     def figures(self, dataset) -> dict:
-        """``{"filters": the bottom RBM's filters}`` for image data."""
-        return self.rbms[0].figures(dataset)
+        """The base's pictures (samples) and ``"filters"``, the bottom RBM's filters."""
+        figures, filters = super().figures(dataset), self.rbms[0].filters_figure(dataset)
+        return figures if filters is None else {**figures, "filters": filters}
 
     def export_endpoints(self):
         spec = tf.TensorSpec([None, self.layer_sizes[0]], tf.float32, name="x")
@@ -354,20 +340,3 @@ class DBN(GenerativeModel):
             "rbm_kwargs": dict(self.rbm_kwargs),
             "log_prob_samples": self.log_prob_samples,
         }
-
-
-registry.register(
-    "dbn",
-    DBN,
-    family="energy-based",
-    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
-    build=DBN.for_dataset,
-    defaults=dict(
-        epochs=100,
-        batch_size=32,
-        learning_rate=0.05,
-        hparams=dict(hidden_sizes=(64, 20), rbm_kwargs=dict(cd_k=1), log_prob_samples=1000),
-    ),
-    tiny=dict(hidden_sizes=(8, 4), rbm_kwargs=dict(sample_steps=20), log_prob_samples=20),
-    description="deep belief net (greedy layer-wise RBMs, Gibbs in the top, directed pass down)",
-)

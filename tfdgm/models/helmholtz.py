@@ -46,6 +46,16 @@ def _bernoulli(logits) -> tfd.Distribution:
     return tfd.Independent(tfd.Bernoulli(logits=tf.cast(logits, tf.float32), dtype=tf.float32), 1)
 
 
+@registry.register(
+    "helmholtz",
+    family="latent-variable",
+    datasets=("digits", "mnist", "fashion-mnist"),
+    training=dict(epochs=200, batch_size=32),
+    hparams=dict(hidden_sizes=(64, 32)),
+    tiny=dict(hidden_sizes=(8, 4), log_prob_samples=20),
+    variants={"one_layer": dict(hidden_sizes=(8,))},
+    description="Helmholtz machine: sigmoid belief net + recognition model (wake-sleep)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class HelmholtzMachine(GenerativeModel):
     """A sigmoid belief net with a recognition model, trained by wake-sleep.
@@ -213,20 +223,3 @@ class HelmholtzMachine(GenerativeModel):
             "layer_sizes": self.layer_sizes,
             "log_prob_samples": self.log_prob_samples,
         }
-
-
-registry.register(
-    "helmholtz",
-    HelmholtzMachine,
-    family="latent-variable",
-    datasets=("digits", "mnist", "fashion-mnist"),
-    build=HelmholtzMachine.for_dataset,
-    defaults=dict(
-        epochs=200,
-        batch_size=32,
-        learning_rate=1e-3,
-        hparams=dict(hidden_sizes=(64, 32)),
-    ),
-    tiny=dict(hidden_sizes=(8, 4), log_prob_samples=20),
-    description="Helmholtz machine: sigmoid belief net + recognition model (wake-sleep)",
-)

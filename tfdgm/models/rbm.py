@@ -77,9 +77,27 @@ def _pooled_std(x) -> float:
     return round(float(np.sqrt(np.mean(np.var(np.asarray(x, np.float64), axis=0)))), 4)
 
 
+@registry.register(
+    "rbm",
+    family="energy-based",
+    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
+    training=dict(epochs=100, batch_size=32),
+    hparams=dict(num_hidden=64, cd_k=1, persistent=False),
+    tiny=dict(
+        num_hidden=8, persistent=True, num_chains=16, sample_steps=20, ais_chains=16, ais_betas=100
+    ),
+    variants={
+        "cd3": dict(persistent=False, cd_k=3),
+        "ais": dict(num_hidden=24),  # 2^24 hidden states: log Z by AIS, density "estimate"
+        "gaussian": dict(dataset="digits-continuous"),
+    },
+    description="restricted Boltzmann machine (CD-k / persistent CD, exact or AIS log Z)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RBM(EnergyBasedModel):
     """Restricted Boltzmann machine trained by CD-k or persistent CD through Keras ``fit``.
+
+    ``compile_default()`` is SGD with momentum at learning rate 0.05 (:meth:`default_optimizer`).
 
     Args:
         num_visible: V, the number of visible units (the event shape is ``(V,)``).
@@ -105,6 +123,9 @@ class RBM(EnergyBasedModel):
     ...     [[i >> k & 1 for k in range(3)] for i in range(8)], "float32"))))) - 1) < 1e-5)
     True
     """
+
+    default_learning_rate = 0.05
+    default_steps_per_execution = 8
 
     def __init__(
         self,
@@ -343,36 +364,29 @@ class RBM(EnergyBasedModel):
         if self.visible != "bernoulli":
             raise ValueError("the pseudo-likelihood is defined here for Bernoulli visible units")
         v = tf.cast(v, tf.float32)
-        free, pre = self._free_energy_and_pre(v)
+        pre = self._free_energy_and_pre(v)[1]
         if not exact:
-            return self._one_flip_pseudo_log_likelihood(v, free, pre, self._seed(seed))
-        W, b, _ = self._params()
-        sign = 1.0 - 2.0 * v  # +1 where v_i = 0 (flip to 1), -1 where v_i = 1
-        # F(flip_i v) for every i at once: (batch, V, H) pre-activations
-        pre_flip = pre[:, None, :] + sign[:, :, None] * W[None]
-        free_flip = (
-            free[:, None]
-            + tf.reduce_sum(tf.math.softplus(pre[:, None, :]), -1)
-            - sign * b
-            - tf.reduce_sum(tf.math.softplus(pre_flip), -1)
-        )
-        return tf.reduce_sum(tf.math.log_sigmoid(free_flip - free[:, None]), -1)
+            return self._one_flip_pseudo_log_likelihood(v, pre, self._seed(seed))
+        return tf.reduce_sum(tf.math.log_sigmoid(self._flip_gap(v, pre)), -1)
 
-    def _one_flip_pseudo_log_likelihood(self, v, free, pre, seed):
+    def _one_flip_pseudo_log_likelihood(self, v, pre, seed):
         """V log sigmoid(F(flip_i v) - F(v)) at one uniform random unit i per example."""
+        shape = tf.shape(v)[:1]
+        index = tf.random.stateless_uniform(shape, seed, 0, self.num_visible, dtype=tf.int32)
+        return self.num_visible * tf.math.log_sigmoid(self._flip_gap(v, pre, index))
+
+    def _flip_gap(self, v, pre, index=None):
+        """F(v with v_i flipped) - F(v) = -s_i b_i + sum_j [softplus(pre_j) - softplus(pre_j +
+        s_i W_ij)], s_i = 1 - 2 v_i, pre = c + v'W: for every unit i (``[batch, V]``, through
+        ``[batch, V, H]`` pre-activations) or for one unit per example, ``index`` ``[batch]``."""
         W, b, _ = self._params()
-        index = tf.random.stateless_uniform(
-            tf.shape(v)[:1], seed, 0, self.num_visible, dtype=tf.int32
-        )
-        sign = 1.0 - 2.0 * tf.gather(v, index, batch_dims=1)  # (batch,)
-        pre_flip = pre + sign[:, None] * tf.gather(W, index)
-        free_flip = (
-            free
-            + tf.reduce_sum(tf.math.softplus(pre), -1)
-            - sign * tf.gather(b, index)
-            - tf.reduce_sum(tf.math.softplus(pre_flip), -1)
-        )
-        return self.num_visible * tf.math.log_sigmoid(free_flip - free)
+        if index is None:
+            sign, b_i, W_i, pre = 1.0 - 2.0 * v, b, W[None], pre[:, None, :]
+        else:
+            sign = 1.0 - 2.0 * tf.gather(v, index, batch_dims=1)  # (batch,)
+            b_i, W_i = tf.gather(b, index), tf.gather(W, index)
+        flipped = tf.reduce_sum(tf.math.softplus(pre + sign[..., None] * W_i), -1)
+        return tf.reduce_sum(tf.math.softplus(pre), -1) - sign * b_i - flipped
 
     def contrastive_divergence_loss(self, v_data, v_model) -> tf.Tensor:
         """mean F(v_data) - mean F(v_model): its gradient is minus the CD/PCD estimate of the
@@ -380,20 +394,21 @@ class RBM(EnergyBasedModel):
         return self._cd_loss(v_data, v_model)[0]
 
     def _cd_loss(self, v_data, v_model):
+        """(the CD loss, the data's hidden pre-activations c + (v/s)'W for the metrics)."""
         free_data, pre_data = self._free_energy_and_pre(v_data)
         free_model, _ = self._free_energy_and_pre(tf.stop_gradient(v_model))
-        return tf.reduce_mean(free_data) - tf.reduce_mean(free_model), free_data, pre_data
+        return tf.reduce_mean(free_data) - tf.reduce_mean(free_model), pre_data
 
-    def _report(self, v, loss, free, pre, seed):
-        """Metrics from the positive phase's F(v) and pre-activations (no extra v'W)."""
-        free, pre = tf.stop_gradient(free), tf.stop_gradient(pre)
+    def _report(self, v, loss, pre, seed):
+        """Metrics from the positive phase's hidden pre-activations (no extra v'W)."""
+        pre = tf.stop_gradient(pre)
         values = {
             "loss": loss,
             "reconstruction_error": tf.reduce_mean(self._reconstruction_error(v, pre)),
         }
         if self.visible == "bernoulli":
             values["pseudo_log_likelihood"] = tf.reduce_mean(
-                self._one_flip_pseudo_log_likelihood(v, free, pre, seed)
+                self._one_flip_pseudo_log_likelihood(v, pre, seed)
             )
         return values
 
@@ -401,8 +416,8 @@ class RBM(EnergyBasedModel):
         """CD-k loss from the data (chains are never advanced here) and the metrics."""
         seed_chain, seed_pll = _split(self._seed())
         v = tf.cast(x, tf.float32)
-        loss, free, pre = self._cd_loss(v, self.gibbs(v, self.cd_k, seed_chain))
-        return self._report(v, loss, free, pre, seed_pll)
+        loss, pre = self._cd_loss(v, self.gibbs(v, self.cd_k, seed_chain))
+        return self._report(v, loss, pre, seed_pll)
 
     def cd_update(self, v, optimizer=None, seed=None) -> dict:
         """One CD-k (or PCD-k) step on the batch ``v``: sample the negative phase, advance the
@@ -416,37 +431,27 @@ class RBM(EnergyBasedModel):
             self.fantasy_particles.assign(v_model)
         variables = [self.kernel, self.visible_bias, self.hidden_bias]
         with tf.GradientTape() as tape:
-            loss, free, pre = self._cd_loss(v, v_model)
+            loss, pre = self._cd_loss(v, v_model)
             scaled = self._scaled(loss, optimizer)
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        return self._report(v, loss, free, pre, seed_pll)
+        self._minimize(scaled, variables, optimizer, tape)
+        return self._report(v, loss, pre, seed_pll)
 
-    def train_step(self, data):
-        return self._update_metrics(self.cd_update(self._unpack(data)))
+    def training_update(self, x, labels=None) -> dict:
+        """One CD-k / PCD-k step (:meth:`cd_update`) with the optimizer of group "model"."""
+        return self.cd_update(x, self.optimizer_for("model"))
 
-    def compile_default(
-        self,
-        learning_rate: float = 0.05,
-        jit_compile: bool = False,
-        steps_per_execution: int = 8,
-        **kwargs,
-    ):
-        """SGD with momentum (Hinton, 2010), the classic RBM rule; what ``tfdgm train`` uses.
+    def default_optimizer(self, group: str, learning_rate: float):
+        """SGD with momentum (Hinton, 2010), the classic RBM rule; what ``compile_default``
+        (and ``tfdgm train``) uses, at ``default_learning_rate`` = 0.05 with
+        ``default_steps_per_execution`` = 8 CD steps per Keras call (8 was faster than 1 on
+        CPU for a 784-256 RBM; XLA, ``jit_compile``, works but was slower on CPU).
 
         Momentum is 0.9 for CD and 0.5 for persistent CD: with 0.9 the weights move faster
         than the fantasy particles can follow and PCD's test log-likelihood fell on digits
-        (see docs/energy.md). The loss is a batch mean, so ``learning_rate`` multiplies the
-        example-averaged gradient, as in scikit-learn's ``BernoulliRBM``. Keras runs
-        ``steps_per_execution`` CD steps per call (8 was faster than 1 on CPU for a
-        784-256 RBM). XLA (``jit_compile``) works but was slower on CPU.
+        (see docs/energy.md). The loss is a batch mean, so the learning rate multiplies the
+        example-averaged gradient, as in scikit-learn's ``BernoulliRBM``.
         """
-        self.compile(
-            optimizer=keras.optimizers.SGD(learning_rate, momentum=0.5 if self.persistent else 0.9),
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
-            **kwargs,
-        )
+        return keras.optimizers.SGD(learning_rate, momentum=0.5 if self.persistent else 0.9)
 
     # ------------------------------------------------------------------ partition function
     def _enumerated_units(self) -> int:
@@ -515,42 +520,34 @@ class RBM(EnergyBasedModel):
 
     # ------------------------------------------------------------------ contract
     def summary_metrics(self, dataset) -> dict:
-        """Test log-likelihood (exact or AIS, which) and test pseudo-log-likelihood."""
-        x = dataset.x_test.reshape(len(dataset.x_test), -1)
-        report = self.log_likelihood(x, seed=(0, 0))
-        metrics = {
-            "test_log_likelihood": report["log_likelihood"],
-            "log_likelihood_method": report["method"],
-            "log_partition": report["log_partition"],
-            "log_partition_stddev": report["log_partition_stddev"],
-        }
+        """Test log-likelihood (exact or AIS, which, log Z) and test pseudo-log-likelihood."""
+        metrics = super().summary_metrics(dataset)
         if self.visible == "bernoulli":
-            metrics["test_pseudo_log_likelihood"] = float(
-                tf.reduce_mean(self.pseudo_log_likelihood(x))
-            )
+            x = dataset.x_test.reshape(len(dataset.x_test), -1)
+            pseudo = self.pseudo_log_likelihood(x)
+            metrics["test_pseudo_log_likelihood"] = float(tf.reduce_mean(pseudo))
         return metrics
 
-    def figures(self, dataset) -> dict:
-        """``{"filters": image grid of the columns of W}`` (at most 64) for image data."""
+    def filters_figure(self, dataset):
+        """An image grid of the columns of W (at most 64), or None for non-image data."""
         if dataset.image_shape is None:
-            return {}
+            return None
         from tfdgm import plotting
 
         filters = np.asarray(self.kernel).T[:64]
-        return {"filters": plotting.image_grid(filters, dataset.image_shape, title="RBM filters")}
+        return plotting.image_grid(filters, dataset.image_shape, title="RBM filters")
+
+    def figures(self, dataset) -> dict:
+        """The base's pictures (samples) and ``"filters"`` (:meth:`filters_figure`)."""
+        figures, filters = super().figures(dataset), self.filters_figure(dataset)
+        return figures if filters is None else {**figures, "filters": filters}
 
     def export_endpoints(self):
-        """sample (explicit seed), log_prob, free_energy and hidden_probabilities.
-
-        The log_prob endpoint is -F(v) - log Z with log Z computed once, when the endpoints
-        are made (exact, or AIS with seed (0, 0)), and stored in the graph as a constant.
-        """
-        spec = tf.TensorSpec([None, self.num_visible], tf.float32, name="x")
+        """sample, log_prob, free_energy (see :class:`EnergyBasedModel`) and
+        hidden_probabilities."""
         endpoints = super().export_endpoints()
-        log_z = float(self.log_partition(self.log_prob_method, seed=(0, 0)).value)
-        endpoints["log_prob"] = (lambda x: self.log_prob(x, log_partition=log_z), [spec])
-        endpoints["free_energy"] = (lambda x: self.free_energy(x), [spec])
-        endpoints["hidden_probabilities"] = (lambda x: self.hidden_probabilities(x), [spec])
+        spec = [self.input_signature()]
+        endpoints["hidden_probabilities"] = (lambda x: self.hidden_probabilities(x), spec)
         return endpoints
 
     def get_config(self):
@@ -568,22 +565,3 @@ class RBM(EnergyBasedModel):
             "ais_betas": self.ais_betas,
             "weight_std": self.weight_std,
         }
-
-
-registry.register(
-    "rbm",
-    RBM,
-    family="energy-based",
-    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
-    build=RBM.for_dataset,
-    defaults=dict(
-        epochs=100,
-        batch_size=32,
-        learning_rate=0.05,
-        hparams=dict(num_hidden=64, cd_k=1, persistent=False),
-    ),
-    tiny=dict(
-        num_hidden=8, persistent=True, num_chains=16, sample_steps=20, ais_chains=16, ais_betas=100
-    ),
-    description="restricted Boltzmann machine (CD-k / persistent CD, exact or AIS log Z)",
-)
