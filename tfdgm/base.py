@@ -48,14 +48,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfdgm import data as _data
+from tfdgm import training as _training
 
 PACKAGE = "tfdgm"
 SUPPORTS = ("binary", "categorical", "real")
 #: What ``log_prob`` returns: log p(x) exactly, a stochastic estimate of it, a lower bound
 #: on it, or nothing (``log_prob`` raises :class:`NoDensityError`).
 DENSITIES = ("exact", "estimate", "bound", "none")
-#: How many training examples ``fit`` hands to ``initialize(x)``.
-INITIALIZE_EXAMPLES = 512
+INITIALIZE_EXAMPLES = _training.INITIALIZE_EXAMPLES
 
 
 class NoDensityError(NotImplementedError):
@@ -67,11 +67,6 @@ def _as_seed(seed) -> tf.Tensor:
     if isinstance(seed, (int, np.integer)):
         return tf.constant([int(seed), 0], tf.int32)
     return tf.cast(tf.convert_to_tensor(seed), tf.int32)
-
-
-def _clone(optimizer):
-    """A fresh optimizer with the same configuration (no shared slot variables)."""
-    return type(optimizer).from_config(optimizer.get_config())
 
 
 def _as_float32(x):
@@ -104,7 +99,9 @@ class GenerativeModel(keras.Model):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if isinstance(cls.density, str) and cls.density not in DENSITIES:
-            raise TypeError(f"{cls.__name__}.density must be one of {DENSITIES}, got {cls.density!r}")
+            raise TypeError(
+                f"{cls.__name__}.density must be one of {DENSITIES}, got {cls.density!r}"
+            )
 
     def __init__(
         self,
@@ -158,7 +155,7 @@ class GenerativeModel(keras.Model):
             return
         self._build()
         if self.uses_statistics:
-            self._build_statistics()
+            _training.build_statistics(self)
         self.built = True
 
     def _build(self):
@@ -294,7 +291,7 @@ class GenerativeModel(keras.Model):
     def train_step(self, data):
         x, labels = self._unpack_batch(data)
         if self.uses_statistics:
-            values = self._accumulate_statistics(x, labels)
+            values = _training.accumulate_statistics(self, x, labels)
         else:
             values = self.training_update(x, labels=labels)
         self.after_update()
@@ -303,63 +300,6 @@ class GenerativeModel(keras.Model):
     def test_step(self, data):
         x, labels = self._unpack_batch(data)
         return self._update_metrics(self._objective(x, labels, training=False), self._batch_size(x))
-
-    # ----------------------------------------------------------------- statistics
-    def _build_statistics(self):
-        stats = self.batch_statistics(self.dummy_batch())
-        stats = stats[0] if isinstance(stats, tuple) else stats
-        # every replica computes the same all-reduced sum: keep the first replica's copy
-        self._statistic_sums = {
-            k: self.add_weight(
-                shape=v.shape,
-                initializer="zeros",
-                dtype="float32",
-                trainable=False,
-                aggregation="only_first_replica",
-                name=f"sum_{k}",
-            )
-            for k, v in stats.items()
-        }
-        self._statistic_batches = self.add_weight(
-            shape=(),
-            initializer="zeros",
-            dtype="float32",
-            trainable=False,
-            aggregation="only_first_replica",
-            name="statistic_batches",
-        )
-
-    def _accumulate_statistics(self, x, labels):
-        stats = self.batch_statistics(x, labels=labels)
-        if isinstance(stats, tuple):
-            stats, values = stats
-        else:
-            values = self._objective(x, labels, training=True)
-        stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            stats = context.all_reduce("sum", stats)
-        # Keras' assign_add is assign(self + delta): spelled out so that it is clear every
-        # replica writes the same all-reduced value
-        for key, value in stats.items():
-            total = self._statistic_sums[key]
-            total.assign(tf.convert_to_tensor(total) + value)
-        self._statistic_batches.assign(tf.convert_to_tensor(self._statistic_batches) + 1.0)
-        return values
-
-    def _reset_statistics(self):
-        for total in [*self._statistic_sums.values(), self._statistic_batches]:
-            total.assign(tf.zeros_like(total))
-
-    def _apply_pending_statistics(self) -> bool:
-        """Apply the statistics summed since the last call, if any; True if applied."""
-        with self.distribute_strategy.scope():
-            if float(self._statistic_batches.numpy()) == 0.0:
-                return False
-            stats = {k: tf.identity(tf.convert_to_tensor(v)) for k, v in self._statistic_sums.items()}
-            self.apply_statistics(stats)
-            self._reset_statistics()
-        return True
 
     # ----------------------------------------------------------------- contract
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
@@ -384,7 +324,9 @@ class GenerativeModel(keras.Model):
         if self.events is not None:
             if not isinstance(x, dict) or set(x) != set(self.events):
                 got = sorted(x) if isinstance(x, dict) else type(x).__name__
-                raise ValueError(f"{name}: expected a dict with keys {sorted(self.events)}, got {got}")
+                raise ValueError(
+                    f"{name}: expected a dict with keys {sorted(self.events)}, got {got}"
+                )
             out = {k: spec.check(x[k], f"{name}[{k!r}]") for k, spec in self.events.items()}
             sizes = {len(v) for v in out.values()}
             if len(sizes) > 1:
@@ -402,38 +344,6 @@ class GenerativeModel(keras.Model):
             x = self.validate(concrete)
         return tf.nest.map_structure(lambda t: tf.cast(tf.convert_to_tensor(t), tf.float32), x)
 
-    def _check_inputs(self, x, y=None, what="inputs"):
-        """Validate ``x`` (array, dict, tuple or ``tf.data`` pipeline) and refuse labels for
-        a model that cannot use them. Returns up to ``INITIALIZE_EXAMPLES`` examples."""
-        name = type(self).__name__
-        if x is None:
-            return None
-        if isinstance(x, tf.data.Dataset):
-            first = []
-            for batch in x.take(4):
-                batch_x, batch_y, _ = keras.utils.unpack_x_y_sample_weight(batch)
-                first.append(self.validate(tf.nest.map_structure(np.asarray, batch_x)))
-                y = batch_y if y is None else y
-            examples = None
-            if first and not isinstance(first[0], dict):
-                examples = np.concatenate(first)[:INITIALIZE_EXAMPLES]
-        else:
-            if isinstance(x, tuple):
-                x, y_in, _ = keras.utils.unpack_x_y_sample_weight(x)
-                y = y_in if y is None else y
-            elif isinstance(x, list) and len(x) and isinstance(x[0], np.ndarray) and (
-                x[0].ndim == len(self.event_shape) + 1 if self.events is None else True
-            ):
-                x = x[0]  # Keras-style [x] list
-            checked = self.validate(x)
-            examples = None if isinstance(checked, dict) else checked[:INITIALIZE_EXAMPLES]
-        if y is not None and not self.accepts_labels:
-            raise ValueError(
-                f"{name} does not use labels, but {what} came with labels (y); fit it on x "
-                "alone, or use a conditional model (num_classes=...)"
-            )
-        return examples
-
     def fit(
         self,
         x=None,
@@ -450,8 +360,8 @@ class GenerativeModel(keras.Model):
         ``initialize`` on the first examples, then trains with the model's callbacks."""
         if kwargs.get("sample_weight") is not None:
             raise ValueError(f"{type(self).__name__} does not support sample_weight")
-        examples = self._check_inputs(x, y)
-        self._check_inputs(validation_data, what="validation_data")
+        examples = _training.check_inputs(self, x, y)
+        _training.check_inputs(self, validation_data, what="validation_data")
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
         if type(self).initialize is not GenerativeModel.initialize and examples is not None:
@@ -461,7 +371,7 @@ class GenerativeModel(keras.Model):
             epochs=epochs, initial_epoch=initial_epoch, verbose=verbose, callbacks=callbacks
         )
         if self.uses_statistics:
-            extra = [*extra, _ApplyStatistics()]
+            extra = [*extra, _training.ApplyStatistics()]
         return super().fit(
             x,
             y,
@@ -476,7 +386,7 @@ class GenerativeModel(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """Keras ``evaluate``, after checking the inputs up front."""
-        self._check_inputs(x, y)
+        _training.check_inputs(self, x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
     # ----------------------------------------------------------------- compile
@@ -493,54 +403,10 @@ class GenerativeModel(keras.Model):
 
         Under ``mixed_float16`` every optimizer is wrapped in a ``LossScaleOptimizer``.
         """
-        name = type(self).__name__
         if loss is not None:
-            raise ValueError(f"{name} owns its objective; do not pass loss=")
+            raise ValueError(f"{type(self).__name__} owns its objective; do not pass loss=")
         groups = self.optimizer_groups()
-        chosen = {}
-        for group in groups:
-            given = kwargs.pop(f"{group}_optimizer", None)
-            if given is not None:
-                chosen[group] = given
-        unknown = [k for k in kwargs if k.endswith("_optimizer")]
-        if isinstance(optimizer, dict):
-            unknown += [f"{k}_optimizer" for k in optimizer if k not in groups]
-            chosen = {**optimizer, **chosen}
-            optimizer = None
-        if unknown:
-            raise ValueError(
-                f"{name}: unknown optimizer group(s) {unknown}; its groups are {list(groups)}"
-            )
-        seen = set()
-        for index, group in enumerate(groups):
-            if group in chosen:
-                opt = keras.optimizers.get(chosen[group])
-            elif optimizer is not None:
-                opt = keras.optimizers.get(optimizer)
-                opt = opt if index == 0 else _clone(opt)
-            else:
-                opt = self.default_optimizer(group, self.default_learning_rate)
-            if id(opt) in seen:
-                opt = _clone(opt)
-            seen.add(id(opt))
-            chosen[group] = opt
-        chosen = {group: chosen[group] for group in groups}
-        self._optimizer_configs = {
-            g: keras.optimizers.serialize(
-                o.inner_optimizer if isinstance(o, keras.optimizers.LossScaleOptimizer) else o
-            )
-            for g, o in chosen.items()
-        }
-        self._compile_kwargs = {
-            k: kwargs[k] for k in ("jit_compile", "steps_per_execution", "run_eagerly") if k in kwargs
-        }
-        if self.dtype_policy.name == "mixed_float16":
-            chosen = {
-                g: o
-                if isinstance(o, keras.optimizers.LossScaleOptimizer)
-                else keras.optimizers.LossScaleOptimizer(o, name=f"{g}_loss_scale")
-                for g, o in chosen.items()
-            }
+        chosen = _training.resolve_optimizers(self, optimizer, kwargs)
         self._optimizers = chosen
         super().compile(optimizer=next(iter(chosen.values())), auto_scale_loss=False, **kwargs)
         # slot variables now, outside any tf.function (and inside the strategy's scope if
@@ -549,7 +415,9 @@ class GenerativeModel(keras.Model):
             if not chosen[group].built:
                 chosen[group].build(variables)
 
-    def compile_default(self, learning_rate: float | None = None, jit_compile: bool = False, **kwargs):
+    def compile_default(
+        self, learning_rate: float | None = None, jit_compile: bool = False, **kwargs
+    ):
         """Compile with the model's usual optimizers (``default_optimizer`` per group, at
         ``learning_rate``, default ``default_learning_rate``) and
         ``default_steps_per_execution``; what ``tfdgm train`` calls."""
@@ -571,10 +439,18 @@ class GenerativeModel(keras.Model):
         if "optimizers" in config:
             optimizers = config.pop("optimizers")
         else:  # files written before contract v2: Keras' own or "<group>_optimizer" keys
-            optimizers = {k[: -len("_optimizer")]: config.pop(k) for k in list(config) if k.endswith("_optimizer")}
+            optimizers = {
+                k[: -len("_optimizer")]: config.pop(k)
+                for k in list(config)
+                if k.endswith("_optimizer")
+            }
             if "optimizer" in config:
                 optimizers[next(iter(self.optimizer_groups()))] = config.pop("optimizer")
-            config = {k: config[k] for k in ("jit_compile", "steps_per_execution", "run_eagerly") if k in config}
+            config = {
+                k: config[k]
+                for k in ("jit_compile", "steps_per_execution", "run_eagerly")
+                if k in config
+            }
         optimizers = {g: keras.optimizers.deserialize(c) for g, c in optimizers.items()}
         self.compile(optimizer=optimizers, **config)
 
@@ -642,17 +518,3 @@ class GenerativeModel(keras.Model):
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
             "seed": self.seed,
         }
-
-
-class _ApplyStatistics(keras.callbacks.Callback):
-    """Statistics-based training: apply an epoch's summed statistics before validation
-    (``on_test_begin`` inside ``fit``) or at the epoch's end, whichever comes first."""
-
-    def on_train_begin(self, logs=None):
-        self.model._reset_statistics()  # drop what an interrupted fit left behind
-
-    def on_test_begin(self, logs=None):
-        self.model._apply_pending_statistics()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.model._apply_pending_statistics()

@@ -72,9 +72,10 @@ class Dataset:
                 object.__setattr__(self, field, y.astype(np.int32))
             num_classes = self.num_classes or int(max(self.y_train.max(), self.y_test.max()) + 1)
             object.__setattr__(self, "num_classes", int(num_classes))
-            if min(self.y_train.min(), self.y_test.min()) < 0 or max(
-                self.y_train.max(), self.y_test.max()
-            ) >= num_classes:
+            if (
+                min(self.y_train.min(), self.y_test.min()) < 0
+                or max(self.y_train.max(), self.y_test.max()) >= num_classes
+            ):
                 raise ValueError(f"labels must lie in [0, {num_classes})")
 
     @property
@@ -486,7 +487,9 @@ class EventSpec:
         if self.support == "binary":
             object.__setattr__(self, "num_categories", 2)
         elif self.support == "categorical" and (self.num_categories or 0) < 2:
-            raise ValueError(f"categorical support needs num_categories >= 2, got {self.num_categories}")
+            raise ValueError(
+                f"categorical support needs num_categories >= 2, got {self.num_categories}"
+            )
         elif self.support == "real":
             object.__setattr__(self, "num_categories", None)
 
@@ -503,6 +506,7 @@ class EventSpec:
     def check(self, x, name: str = "model") -> np.ndarray:
         """``x`` as a float32 batch of this event, checked (see :func:`check_array`)."""
         return check_array(x, self.shape, self.support, self.num_categories, name=name)
+
 
 def check_array(
     x, event_shape: tuple, support: str, num_categories: int | None = None, name: str = "model"

@@ -179,6 +179,15 @@ class VAE(GenerativeModel):
             q = tfd.TransformedDistribution(q, self.posterior_flow.bijector())
         return q
 
+    def posterior_location(self, x) -> tf.Tensor:
+        """A point summary of q(z|x), ``[batch, L]``: its mean, or with a posterior flow f
+        the image f(mu) of the base Normal's mean (the mean through a non-affine flow has
+        no closed form)."""
+        mean = heads.normal(self.encoder(x), (self.latent_dim,)).mean()
+        if self.posterior_flow is None:
+            return mean
+        return self.posterior_flow.bijector().forward(mean)
+
     def decode(self, z) -> tfd.Distribution:
         """p(x|z) from the decoder and the likelihood head; z is ``[..., L]``.
 
@@ -255,16 +264,16 @@ class VAE(GenerativeModel):
         return tf.cast(self.decode(z).sample(seed=seed_x), tf.float32)
 
     def reconstruct(self, x) -> tf.Tensor:
-        """Mean of p(x | z = E_q[z]): the decoder's reconstruction of ``x``."""
-        return self.decode(self.encode(self._prepare(x)).mean()).mean()
+        """Mean of p(x | z) at z = posterior_location(x): the reconstruction of ``x``."""
+        return self.decode(self.posterior_location(self._prepare(x))).mean()
 
     def interpolate(self, x_start, x_end, steps: int = 8) -> tf.Tensor:
         """Decoder means along the straight line between the posterior means of two inputs.
 
         Returns ``[steps, *event_shape]`` (or ``[batch, steps, ...]`` for batches of pairs).
         """
-        z0 = self.encode(self._prepare(np.atleast_2d(x_start))).mean()
-        z1 = self.encode(self._prepare(np.atleast_2d(x_end))).mean()
+        z0 = self.posterior_location(self._prepare(np.atleast_2d(x_start)))
+        z1 = self.posterior_location(self._prepare(np.atleast_2d(x_end)))
         t = tf.reshape(tf.linspace(0.0, 1.0, steps), [steps, 1, 1])
         z = (1.0 - t) * z0 + t * z1  # (steps, batch, L)
         means = self.decode(z).mean()
@@ -300,7 +309,7 @@ class VAE(GenerativeModel):
         )
         endpoints["encode"] = (
             lambda x: {
-                "mean": self.encode(x).mean(),
+                "mean": self.posterior_location(x),
                 "stddev": heads.normal(self.encoder(x), (self.latent_dim,)).stddev(),
             },
             [spec_x],

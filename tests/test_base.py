@@ -1,0 +1,242 @@
+"""The contract's machinery itself: statistics-based training, dict events, optimizer
+groups, the registry, and Keras conventions (Sequential networks, TensorBoard)."""
+
+import ast
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfdgm
+from tfdgm import data, registry
+from tfdgm.base import PACKAGE, GenerativeModel
+
+tfd = tfp.distributions
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def _mirrored():
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        pytest.skip("two logical CPUs were not configured before TensorFlow started")
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
+
+
+def _binary(n=200, d=6, seed=0):
+    return (np.random.default_rng(seed).random((n, d)) < 0.3).astype("float32")
+
+
+# ---------------------------------------------------------------- statistics-based training
+def test_statistics_are_summed_over_batches_and_replicas():
+    """Counts after fit under two replicas equal NumPy's counts of the data passed to fit,
+    with a short last batch, and stay the same however many epochs run."""
+    x = _binary(203)
+    with _mirrored().scope():
+        model = tfdgm.FactorizedCategorical((6,), num_categories=2, smoothing=0.0)
+        model.compile_default()
+    model.fit(x, epochs=3, batch_size=32, verbose=0)
+    expected = np.stack([(x == 0).sum(0), (x == 1).sum(0)], -1)
+    np.testing.assert_array_equal(model.counts.numpy(), expected)
+    np.testing.assert_allclose(
+        model.log_prob(x), np.log(expected[np.arange(6), x.astype(int)] / 203).sum(-1), rtol=1e-5
+    )
+
+
+def test_statistics_are_applied_before_validation():
+    """The first epoch's validation loss already uses that epoch's estimate (the M-step
+    runs before validation, not after it)."""
+    x, x_val = _binary(120, seed=1), _binary(60, seed=2)
+    model = tfdgm.FactorizedCategorical((6,), num_categories=2)
+    model.compile_default()
+    history = model.fit(x, validation_data=x_val, epochs=1, batch_size=50, verbose=0)
+    expected = -np.mean(model.log_prob(x_val))
+    np.testing.assert_allclose(history.history["val_loss"][0], expected, rtol=1e-5)
+    assert history.history["loss"][0] == pytest.approx(6 * np.log(2), rel=1e-5)  # uniform
+
+
+def test_interrupted_statistics_do_not_leak_into_the_next_fit():
+    model = tfdgm.FactorizedCategorical((6,), num_categories=2, smoothing=0.0)
+    model.compile_default()
+    model.train_on_batch(_binary(50, seed=3))  # a half epoch, never applied
+    x = _binary(80, seed=4)
+    model.fit(x, epochs=1, batch_size=16, verbose=0)
+    assert model.counts.numpy()[:, 1].tolist() == x.sum(0).tolist()
+
+
+# ---------------------------------------------------------------- dict events
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IndependentModalities(GenerativeModel):
+    """p(image, label) = prod_i Bernoulli(image_i) x Categorical(label), by counting."""
+
+    density = "exact"
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(
+            events={
+                "image": data.EventSpec((4,), "binary"),
+                "label": data.EventSpec((), "categorical", 3),
+            },
+            seed=seed,
+            **kwargs,
+        )
+        self.build()
+
+    def _build(self):
+        self.ones = self.add_weight(shape=(4,), initializer="zeros", trainable=False)
+        self.labels = self.add_weight(shape=(3,), initializer="ones", trainable=False)
+        self.total = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def _parts(self):
+        p = (self.ones + 1.0) / (self.total + 2.0)
+        return tfd.Independent(tfd.Bernoulli(probs=p, dtype=tf.float32), 1), tfd.Categorical(
+            probs=self.labels / tf.reduce_sum(self.labels), dtype=tf.float32
+        )
+
+    def batch_statistics(self, x, labels=None):
+        counts = tf.reduce_sum(tf.one_hot(tf.cast(x["label"], tf.int32), 3), 0)
+        return {"ones": tf.reduce_sum(x["image"], 0), "labels": counts}
+
+    def apply_statistics(self, stats):
+        self.ones.assign(stats["ones"])
+        self.labels.assign(stats["labels"] + 1.0)
+        self.total.assign(tf.reduce_sum(stats["labels"]))
+
+    def objective(self, x, training=False):
+        return {"loss": -tf.reduce_mean(self.log_prob(x))}
+
+    def log_prob(self, x, **kwargs):
+        x = self._prepare(x)
+        image, label = self._parts()
+        return image.log_prob(x["image"]) + label.log_prob(x["label"])
+
+    def sample(self, num_samples, seed=None):
+        image, label = self._parts()
+        seed_image, seed_label = tf.unstack(tf.random.split(self._seed(seed), 2))
+        return {
+            "image": image.sample(num_samples, seed=seed_image),
+            "label": label.sample(num_samples, seed=seed_label),
+        }
+
+
+def _modalities(n=90):
+    rng = np.random.default_rng(5)
+    return {"image": _binary(n, 4, seed=6), "label": rng.integers(3, size=n).astype("float32")}
+
+
+def test_dict_events_flow_through_validation_pipelines_and_export(tmp_path):
+    x = _modalities()
+    model = IndependentModalities()
+    model.compile_default()
+    pipeline = tf.data.Dataset.from_tensor_slices(x).batch(32)
+    model.fit(pipeline, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.ones.numpy(), x["image"].sum(0))
+    model.fit(x, epochs=1, batch_size=16, verbose=0)  # a dict of arrays works too
+    np.testing.assert_array_equal(model.labels.numpy() - 1, np.bincount(x["label"].astype(int)))
+    log_p = model.log_prob({k: v[:5] for k, v in x.items()})
+    assert log_p.shape == (5,)
+
+    bad = dict(x, label=x["label"] + 3)  # a level outside the label's support
+    with pytest.raises(ValueError, match=r"IndependentModalities\['label'\]"):
+        model.fit(bad, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="expected a dict with keys"):
+        model.fit({"image": x["image"]}, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="takes an array|dict"):
+        model.log_prob(x["image"])
+
+    model.export(str(tmp_path / "export"))
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    got = loaded.log_prob({k: tf.constant(v[:5]) for k, v in x.items()})
+    np.testing.assert_allclose(got, log_p, rtol=1e-6)
+    assert set(model.sample(3, seed=(1, 2))) == {"image", "label"}
+
+
+# ---------------------------------------------------------------- optimizers
+def test_compile_refuses_a_loss_and_unknown_groups():
+    model = tfdgm.VAE((8,), latent_dim=2, hidden_units=(8,))
+    with pytest.raises(ValueError, match="owns its objective"):
+        model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match=r"unknown optimizer group.*\['model'\]"):
+        model.compile(generator_optimizer="adam")
+    adam = keras.optimizers.Adam(3e-3)
+    model.compile(optimizer=adam)
+    assert model.optimizer is adam and model.optimizer_for("model") is adam
+    with pytest.raises(ValueError, match="has no optimizer 'critic'"):
+        model.optimizer_for("critic")
+
+
+def test_group_optimizers_are_wrapped_under_mixed_float16_and_restored_on_load(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = tfdgm.GAN((2,), latent_dim=2, hidden_units=(8,))
+    model.compile(generator_optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer="sgd")
+    for group in ("generator", "discriminator"):
+        assert isinstance(model.optimizer_for(group), keras.mixed_precision.LossScaleOptimizer)
+    model.fit(np.random.default_rng(0).standard_normal((64, 2)), epochs=1, batch_size=32, verbose=0)
+    path = str(tmp_path / "gan.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    inner = loaded.optimizer_for("discriminator").inner_optimizer
+    assert isinstance(inner, keras.optimizers.SGD)
+    assert int(loaded.optimizer_for("generator").iterations) == 2
+
+
+# ---------------------------------------------------------------- Keras conventions
+def test_sequential_networks_work_in_the_vae():
+    """A keras.Sequential decoder (which fixes its input rank) takes the [k, batch, L]
+    importance samples: the VAE folds them into the batch."""
+    encoder = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(4)])
+    decoder = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(6)])
+    model = tfdgm.VAE(
+        (6,), latent_dim=2, encoder=encoder, decoder=decoder, num_importance_samples=3
+    )
+    model.compile_default()
+    x = _binary(64)
+    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    assert model.log_prob(x[:5], num_samples=7).shape == (5,)
+    assert model.sample(4, seed=(0, 1)).shape == (4, 6)
+
+
+def test_tensorboard_callback_writes_logs(tmp_path):
+    model = tfdgm.VAE((6,), latent_dim=2, hidden_units=(8,))
+    model.compile_default()
+    logs = tmp_path / "logs"
+    model.fit(
+        _binary(64),
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(str(logs))],
+    )
+    assert list(logs.rglob("events.out.tfevents.*"))
+
+
+# ---------------------------------------------------------------- registry
+def test_registry_imports_no_model_module():
+    tree = ast.parse((ROOT / "tfdgm" / "registry.py").read_text())
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [m for m in imported if m and m.startswith("tfdgm")], imported
+
+
+def test_registry_refuses_unknown_settings_and_variant_datasets():
+    with pytest.raises(ValueError, match="unknown run settings"):
+        registry.register(
+            "bad-entry", tfdgm.VAE, family="x", datasets=("digits",), training={"lr": 1}
+        )
+    with pytest.raises(ValueError, match="dataset not among"):
+        registry.register(
+            "bad-entry",
+            tfdgm.VAE,
+            family="x",
+            datasets=("digits",),
+            variants={"v": dict(dataset="moons")},
+        )
+    assert "bad-entry" not in registry.MODELS

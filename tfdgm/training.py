@@ -1,0 +1,192 @@
+"""The machinery behind :class:`tfdgm.GenerativeModel`'s ``fit`` and ``compile``.
+
+Kept apart from ``base.py`` so that the contract reads in one sitting: input checks
+before training, one optimizer per group, and statistics-based training (per-batch sums
+accumulated in non-trainable variables, all-reduced across replicas, applied once per
+epoch by :class:`ApplyStatistics`).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+#: How many training examples ``fit`` hands to ``initialize(x)``.
+INITIALIZE_EXAMPLES = 512
+
+
+def clone(optimizer):
+    """A fresh optimizer with the same configuration (no shared slot variables)."""
+    return type(optimizer).from_config(optimizer.get_config())
+
+
+# ---------------------------------------------------------------- inputs
+def check_inputs(model, x, y=None, what="inputs"):
+    """Validate ``x`` (array, dict, tuple or ``tf.data`` pipeline) and refuse labels for
+    a model that cannot use them. Returns up to ``INITIALIZE_EXAMPLES`` examples."""
+    name = type(model).__name__
+    if x is None:
+        return None
+    if isinstance(x, tf.data.Dataset):
+        first = []
+        for batch in x.take(4):
+            batch_x, batch_y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+            first.append(model.validate(tf.nest.map_structure(np.asarray, batch_x)))
+            y = batch_y if y is None else y
+        examples = None
+        if first and not isinstance(first[0], dict):
+            examples = np.concatenate(first)[:INITIALIZE_EXAMPLES]
+    else:
+        if isinstance(x, tuple):
+            x, y_in, _ = keras.utils.unpack_x_y_sample_weight(x)
+            y = y_in if y is None else y
+        elif (
+            isinstance(x, list)
+            and len(x)
+            and isinstance(x[0], np.ndarray)
+            and (x[0].ndim == len(model.event_shape) + 1 if model.events is None else True)
+        ):
+            x = x[0]  # Keras-style [x] list
+        checked = model.validate(x)
+        examples = None if isinstance(checked, dict) else checked[:INITIALIZE_EXAMPLES]
+    if y is not None and not model.accepts_labels:
+        raise ValueError(
+            f"{name} does not use labels, but {what} came with labels (y); fit it on x "
+            "alone, or use a conditional model (num_classes=...)"
+        )
+    return examples
+
+
+# ---------------------------------------------------------------- optimizers
+def resolve_optimizers(model, optimizer, kwargs: dict) -> dict:
+    """One optimizer per ``model.optimizer_groups()`` group from ``compile``'s arguments
+    (see :meth:`GenerativeModel.compile`); pops the ``<group>_optimizer`` keywords from
+    ``kwargs``, records the optimizers' configs for saving, and wraps each in a
+    ``LossScaleOptimizer`` under ``mixed_float16``."""
+    name = type(model).__name__
+    groups = model.optimizer_groups()
+    chosen = {}
+    for group in groups:
+        given = kwargs.pop(f"{group}_optimizer", None)
+        if given is not None:
+            chosen[group] = given
+    unknown = [k for k in kwargs if k.endswith("_optimizer")]
+    if isinstance(optimizer, dict):
+        unknown += [f"{k}_optimizer" for k in optimizer if k not in groups]
+        chosen = {**optimizer, **chosen}
+        optimizer = None
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown optimizer group(s) {unknown}; its groups are {list(groups)}"
+        )
+    seen = set()
+    for index, group in enumerate(groups):
+        if group in chosen:
+            opt = keras.optimizers.get(chosen[group])
+        elif optimizer is not None:
+            opt = keras.optimizers.get(optimizer)
+            opt = opt if index == 0 else clone(opt)
+        else:
+            opt = model.default_optimizer(group, model.default_learning_rate)
+        if id(opt) in seen:
+            opt = clone(opt)
+        seen.add(id(opt))
+        chosen[group] = opt
+    chosen = {group: chosen[group] for group in groups}
+    model._optimizer_configs = {
+        g: keras.optimizers.serialize(
+            o.inner_optimizer if isinstance(o, keras.optimizers.LossScaleOptimizer) else o
+        )
+        for g, o in chosen.items()
+    }
+    model._compile_kwargs = {
+        k: kwargs[k] for k in ("jit_compile", "steps_per_execution", "run_eagerly") if k in kwargs
+    }
+    if model.dtype_policy.name == "mixed_float16":
+        chosen = {
+            g: o
+            if isinstance(o, keras.optimizers.LossScaleOptimizer)
+            else keras.optimizers.LossScaleOptimizer(o, name=f"{g}_loss_scale")
+            for g, o in chosen.items()
+        }
+    return chosen
+
+
+# ---------------------------------------------------------------- statistics
+def build_statistics(model):
+    """Zeroed sums shaped like ``model.batch_statistics`` of a dummy batch."""
+    stats = model.batch_statistics(model.dummy_batch())
+    stats = stats[0] if isinstance(stats, tuple) else stats
+    # every replica computes the same all-reduced sum: keep the first replica's copy
+    model._statistic_sums = {
+        k: model.add_weight(
+            shape=v.shape,
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            aggregation="only_first_replica",
+            name=f"sum_{k}",
+        )
+        for k, v in stats.items()
+    }
+    model._statistic_batches = model.add_weight(
+        shape=(),
+        initializer="zeros",
+        dtype="float32",
+        trainable=False,
+        aggregation="only_first_replica",
+        name="statistic_batches",
+    )
+
+
+def accumulate_statistics(model, x, labels):
+    """Add a batch's statistics (summed over replicas) to the running sums; returns the
+    batch's metrics."""
+    stats = model.batch_statistics(x, labels=labels)
+    if isinstance(stats, tuple):
+        stats, values = stats
+    else:
+        values = model._objective(x, labels, training=True)
+    stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        stats = context.all_reduce("sum", stats)
+    # Keras' assign_add is assign(self + delta): spelled out so that it is clear every
+    # replica writes the same all-reduced value
+    for key, value in stats.items():
+        total = model._statistic_sums[key]
+        total.assign(tf.convert_to_tensor(total) + value)
+    model._statistic_batches.assign(tf.convert_to_tensor(model._statistic_batches) + 1.0)
+    return values
+
+
+def reset_statistics(model):
+    """Zero the running sums."""
+    for total in [*model._statistic_sums.values(), model._statistic_batches]:
+        total.assign(tf.zeros_like(total))
+
+
+def apply_pending_statistics(model) -> bool:
+    """Apply the statistics summed since the last call, if any; True if applied."""
+    with model.distribute_strategy.scope():
+        if float(model._statistic_batches.numpy()) == 0.0:
+            return False
+        stats = {k: tf.identity(tf.convert_to_tensor(v)) for k, v in model._statistic_sums.items()}
+        model.apply_statistics(stats)
+        reset_statistics(model)
+    return True
+
+
+class ApplyStatistics(keras.callbacks.Callback):
+    """Statistics-based training: apply an epoch's summed statistics before validation
+    (``on_test_begin`` inside ``fit``) or at the epoch's end, whichever comes first."""
+
+    def on_train_begin(self, logs=None):
+        reset_statistics(self.model)  # drop what an interrupted fit left behind
+
+    def on_test_begin(self, logs=None):
+        apply_pending_statistics(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        apply_pending_statistics(self.model)
