@@ -26,6 +26,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -156,3 +157,20 @@ def log_std_error_bounds(
     lower = estimate + tf.math.log(tf.maximum(1.0 - width * std_error, 1e-30))
     upper = estimate + tf.math.log1p(width * std_error)
     return lower, upper
+
+
+def bits_per_dim(log_prob, event_size: int, num_levels: int | None = None) -> tf.Tensor:
+    """Bits per dimension, -log p(x) / (D log 2); with ``num_levels`` K, that of discrete
+    data from the density of its dequantization.
+
+    For x = (l + u) / K with u ~ U[0, 1)^D, log P(l) >= log p(x) - D log K, so
+
+        bits/dim = (-log p(x) + D log K) / (D log 2).
+
+    >>> float(bits_per_dim(tf.constant(0.0), event_size=1, num_levels=2))  # uniform on [0, 1)
+    1.0
+    """
+    log_prob = tf.cast(log_prob, tf.float32)
+    d = float(event_size)
+    offset = d * math.log(num_levels) if num_levels else 0.0
+    return (-log_prob + offset) / (d * math.log(2.0))

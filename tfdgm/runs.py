@@ -1,15 +1,18 @@
 """A run: one model trained on one dataset, written to one folder. What ``tfdgm train`` does.
 
 A :class:`Run` resolves its settings (the registry entry's run settings and model
-hyperparameters, overridden by the caller), builds and compiles the model, trains it with
-Keras ``fit``, measures it once and writes the run folder::
+hyperparameters, overridden by the caller, every value checked), builds and compiles the
+model, trains it with Keras ``fit``, measures it once and writes the run folder::
 
     config.json         the resolved settings (written before training starts)
-    metrics.json        last-epoch train metrics, one ``evaluate`` on the test split, the
-                        density kind, the test NLL (once, one seed) and summary_metrics
+    backup.npz          while training: the state after the last finished epoch
     <stem>.png          each picture of model.figures(dataset), plus training_curve.png
     model.keras         the Keras model
     export/             the SavedModel (float32 signatures, see tfdgm.export)
+    metrics.json        written last: what happened (``complete``, ``interrupted``,
+                        ``diverged``), the whole run's per-epoch ``history``, one
+                        ``evaluate`` on the test split, the density kind, the test NLL
+                        (once, one seed) and summary_metrics
 
 The test log-likelihood has one source: the run computes it from ``model.log_prob`` with
 the seed ``NLL_SEED`` for every model whose ``density`` is not ``"none"``, as
@@ -23,9 +26,17 @@ integer levels l probability p(x) K^-D), else K = 1. A model's ``summary_metrics
 other numbers (FD/KID, log Z and its method, pseudo-likelihood, KL to a known density),
 never a second test log-likelihood.
 
-An interrupted ``fit`` (Ctrl-C) still measures and saves the epochs done; running the
-same run again resumes from the last finished epoch (Keras ``BackupAndRestore`` in
-``out/backup``).
+Kills: every file is written under a temporary name and renamed (:mod:`tfdgm.atomic`), so
+a kill at any instant leaves each file whole (old or new). ``backup.npz``
+(:class:`tfdgm.callbacks.BackupAndResume`: weights, every optimizer's state, the random
+streams, the history) is rewritten after every epoch and deleted only after
+metrics.json, so running the same run again resumes from the last finished epoch, or
+just writes the files again if the kill came after the last one. A Ctrl-C measures and
+saves the epochs done (``"interrupted": true``) and keeps the backup. A non-finite
+training loss stops the run: metrics.json then says ``"diverged"``, no model is written
+and :class:`DivergedError` is raised. metrics.json is strict JSON (non-finite values are
+``null``) and exists only once a session has ended: a folder with config.json and no
+metrics.json is a run that was killed (or is still going).
 
 >>> Run.resolve("vae", "digits", epochs=3).epochs
 3
@@ -35,16 +46,23 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import os
 import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfdgm import data, registry
+from tfdgm import atomic, data, registry
+from tfdgm.settings import (  # noqa: F401  (part of this module's API)
+    RunError,
+    check_hparams,
+    check_out,
+    check_setting,
+    describe,
+    entry_settings,
+    model_arguments,
+)
 
 #: Stateless seed of the run's one test log-likelihood (deterministic for fixed weights).
 NLL_SEED = (0, 0)
@@ -54,26 +72,11 @@ NLL_BATCH = 500
 RUN_METRICS = ("density", "test_nll_nats", "test_bits_per_dim", "test_log_likelihood")
 
 
-class RunError(ValueError):
-    """A run that cannot start: an unknown model or dataset, or a missing data file."""
+class DivergedError(RuntimeError):
+    """Training stopped on a non-finite loss (metrics.json says where)."""
 
 
 # ---------------------------------------------------------------- registry entries
-def entry_settings(entry) -> tuple[dict, dict]:
-    """``(run settings, model hyperparameters)`` of a registry entry.
-
-    Run settings are ``epochs``, ``batch_size``, ``learning_rate`` (only where it differs
-    from the class default), ``jit_compile`` and ``steps_per_execution``: the entry's
-    ``training`` dict, merged over
-    the older ``defaults`` dict (whose ``hparams`` key holds the hyperparameters).
-    """
-    defaults = dict(getattr(entry, "defaults", None) or {})
-    legacy_hparams = defaults.pop("hparams", {})
-    training = {**defaults, **(getattr(entry, "training", None) or {})}
-    hparams = {**legacy_hparams, **(getattr(entry, "hparams", None) or {})}
-    return training, hparams
-
-
 def density_kind(obj) -> str:
     """``"exact"``, ``"estimate"``, ``"bound"`` or ``"none"`` for a model or its class."""
     kind = getattr(obj, "density", None)
@@ -119,48 +122,12 @@ def nll_metrics(log_p, event_size: int, num_levels: int | None = None) -> dict:
     >>> nll_metrics([0.0], event_size=3, num_levels=8)["test_bits_per_dim"]
     3.0
     """
-    nll = float(-np.mean(log_p))
-    offset = event_size * math.log(num_levels) if num_levels else 0.0
+    from tfdgm.estimators import bits_per_dim
+
     return {
-        "test_nll_nats": nll,
-        "test_bits_per_dim": (nll + offset) / (event_size * math.log(2.0)),
+        "test_nll_nats": float(-np.mean(log_p)),
+        "test_bits_per_dim": float(np.mean(bits_per_dim(log_p, event_size, num_levels))),
     }
-
-
-def fallback_figures(model, dataset, skip=()) -> dict:
-    """The generic pictures, for models whose ``figures`` does not draw them yet.
-
-    Transitional: the v2 base's ``figures`` draws ``samples`` (an image grid, or test data
-    beside 2000 samples on 2-D data) and ``density`` (2-D data with a density); the VAE's
-    adds ``reconstructions``. Once they do, ``skip`` holds every stem and nothing is drawn.
-    """
-    import matplotlib.pyplot as plt
-
-    from tfdgm import plotting
-
-    figures = {}
-    images = dataset.image_shape is not None
-    vmax = (dataset.num_categories - 1) if dataset.support == "categorical" else None
-    if "samples" not in skip and images:
-        samples = np.asarray(model.sample(64, seed=(0, 1)))
-        figures["samples"] = plotting.image_grid(
-            samples, dataset.image_shape, title="samples", vmin=0, vmax=vmax
-        )
-    elif "samples" not in skip and dataset.event_shape == (2,):
-        fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
-        plotting.scatter_2d(dataset.x_test, title="test data", ax=axes[0])
-        plotting.scatter_2d(np.asarray(model.sample(2000, seed=(0, 2))), "model samples", axes[1])
-        figures["samples"] = fig
-    if "density" not in skip and dataset.event_shape == (2,) and model.has_density:
-        figures["density"] = plotting.density_2d(model.log_prob, data=dataset.x_test)
-    if "reconstructions" not in skip and images and hasattr(model, "reconstruct"):
-        x = dataset.x_test[:32]
-        pairs = np.stack([x, np.asarray(model.reconstruct(x))], 1).reshape(64, -1)
-        figures["reconstructions"] = plotting.image_grid(
-            pairs, dataset.image_shape, ncols=16, title="test images and reconstructions",
-            vmin=0, vmax=vmax,
-        )  # fmt: skip
-    return figures
 
 
 def _learning_rate_used(model, given: float | None) -> float | None:
@@ -195,8 +162,11 @@ class Run:
     hparams: dict = field(default_factory=dict)
     # filled in by build / train
     model: object = None
+    backup: object = None  # the tfdgm.callbacks.BackupAndResume of out/backup.npz
     history: dict = field(default_factory=dict)
+    epochs_done: int = 0
     interrupted: bool = False
+    diverged: dict | None = None
     wall_time_s: float = 0.0
 
     @classmethod
@@ -222,8 +192,10 @@ class Run:
         :class:`~tfdgm.data.Dataset` may be passed instead of a name (e.g. a subset).
 
         Raises:
-            RunError: unknown model or dataset, a dataset the model does not train on, or
-                a dataset whose files are missing.
+            RunError: unknown model or dataset, a dataset the model does not train on, a
+                dataset whose files are missing, epochs or batch size below 1, a learning
+                rate that is not a positive number, a negative seed, or a hyperparameter
+                the model does not take or of the wrong kind (see :func:`check_hparams`).
         """
         try:
             entry = registry.get(model)
@@ -239,24 +211,31 @@ class Run:
                 f"model {entry.name!r} does not train on {name!r}; "
                 f"choose one of: {', '.join(entry.datasets)}"
             )
+        training, entry_hparams = entry_settings(entry)
+        settings = dict(
+            epochs=check_setting("epochs", _first(epochs, training.get("epochs"), 10), int, 1),
+            batch_size=check_setting(
+                "batch_size", _first(batch_size, training.get("batch_size"), 64), int, 1
+            ),
+            learning_rate=check_setting(
+                "learning_rate", _first(learning_rate, training.get("learning_rate")), float
+            ),
+            seed=check_setting("seed", seed, int, 0),
+            hparams={**entry_hparams, **check_hparams(entry, dict(hparams or {}))},
+        )
         if not isinstance(dataset, data.Dataset):
             try:
                 dataset = data.load(name)
             except FileNotFoundError as error:
                 raise RunError(str(error)) from None
-        training, entry_hparams = entry_settings(entry)
         return cls(
             entry=entry,
             dataset=dataset,
             out=out or os.path.join("runs", f"{entry.name}-{name}"),
-            epochs=_first(epochs, training.get("epochs"), 10),
-            batch_size=_first(batch_size, training.get("batch_size"), 64),
-            learning_rate=_first(learning_rate, training.get("learning_rate")),
             jit_compile=_first(jit_compile, training.get("jit_compile"), False),
             steps_per_execution=training.get("steps_per_execution"),
             precision=precision,
-            seed=seed,
-            hparams={**entry_hparams, **(hparams or {})},
+            **settings,
         )
 
     # ------------------------------------------------------------ steps
@@ -283,15 +262,25 @@ class Run:
 
     def build(self):
         """Seed everything, build the model under the run's precision policy, check both
-        splits against it, and compile it with ``compile_default``."""
+        splits against it, and compile it with ``compile_default``.
+
+        Raises:
+            RunError: the model cannot be built with these hyperparameters, or the data
+                does not fit it (the model's own message, on one line).
+        """
         import keras
 
         keras.mixed_precision.set_global_policy(self.precision)
         keras.utils.set_random_seed(self.seed)
         build = self.entry.build or self.entry.cls.for_dataset
-        model = build(self.dataset, seed=self.seed, **self.hparams)
-        model.validate(self.dataset.x_train)
-        model.validate(self.dataset.x_test)
+        try:
+            model = build(self.dataset, seed=self.seed, **self.hparams)
+            model.validate(self.dataset.x_train)
+            model.validate(self.dataset.x_test)
+        except (TypeError, ValueError) as error:
+            given = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
+            message = " ".join(str(error).split())
+            raise RunError(f"cannot build {self.entry.name}({given}): {message}") from error
         # None leaves the class default (default_learning_rate, default_steps_per_execution)
         given = dict(learning_rate=self.learning_rate, steps_per_execution=self.steps_per_execution)
         model.compile_default(
@@ -299,6 +288,32 @@ class Run:
         )
         self.model = model
         return model
+
+    def open_backup(self):
+        """The run's :class:`~tfdgm.callbacks.BackupAndResume` (reading out/backup.npz
+        if a killed or interrupted session left one).
+
+        Raises:
+            RunError: the backup is another run's (other model, dataset, hyperparameters
+                or precision) or cannot be read.
+        """
+        from tfdgm.callbacks import BackupAndResume
+
+        keys = ("model", "dataset", "hparams", "precision")  # what makes it the same model
+        info = atomic.finite({k: v for k, v in self.config().items() if k in keys})
+        path = os.path.join(self.out, "backup.npz")
+        try:
+            self.backup = BackupAndResume(path, info=info)
+        except ValueError as error:
+            raise RunError(f"{error}; remove it to start the run again") from None
+        stored = self.backup.stored.get("info", info)
+        if stored != info:
+            differ = sorted(k for k in info if stored.get(k) != info[k])
+            raise RunError(
+                f"{path} is the backup of another run ({', '.join(differ)} differ: "
+                f"{[stored.get(k) for k in differ]} there); remove it or choose another --out"
+            )
+        return self.backup
 
     def _pipeline(self, split: str):
         labels = bool(getattr(self.model, "accepts_labels", False)) and self.dataset.has_labels
@@ -311,49 +326,44 @@ class Run:
         )
 
     def train(self, verbose: int | None = None) -> dict:
-        """``fit`` for ``epochs`` (resuming from ``out/backup``), stopping on NaN; on
-        Ctrl-C keep what was trained and set ``interrupted``. Returns the history."""
-        import keras
-
-        callbacks = [
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.BackupAndRestore(os.path.join(self.out, "backup")),
-        ]
+        """``fit`` up to ``epochs``, resuming from the backup; stops on a non-finite
+        loss (``diverged``); on Ctrl-C keeps what was trained and sets ``interrupted``.
+        Returns the history of the whole run."""
+        backup = self.backup or self.open_backup()
         verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
-        start = time.perf_counter()
-        try:
-            history = self.model.fit(
-                self._pipeline("train"),
-                epochs=self.epochs,
-                validation_data=self._pipeline("test"),
-                callbacks=callbacks,
-                shuffle=False,
-                verbose=verbose,
-            ).history
-        except KeyboardInterrupt:
-            self.interrupted = True
-            history = getattr(getattr(self.model, "history", None), "history", None) or {}
-            print("\ninterrupted: saving what was trained so far")
-        self.wall_time_s = time.perf_counter() - start
-        self.history = dict(history)
+        if backup.epoch >= self.epochs:  # killed after its last epoch: only files are left
+            backup.restore(self.model)
+        else:
+            if backup.epoch:
+                print(f"resuming from epoch {backup.epoch} ({backup.path})")
+            try:
+                self.model.fit(
+                    self._pipeline("train"),
+                    epochs=self.epochs,
+                    initial_epoch=backup.epoch,
+                    validation_data=self._pipeline("test"),
+                    callbacks=[backup],
+                    shuffle=False,
+                    verbose=verbose,
+                )
+            except KeyboardInterrupt:
+                self.interrupted = True
+                print("\ninterrupted: saving what was trained so far")
+        self.diverged = backup.diverged
+        self.history, self.epochs_done = dict(backup.history), backup.epoch
+        self.wall_time_s = backup.train_time_s
         return self.history
 
     def metrics(self) -> dict:
-        """metrics.json: one ``evaluate``, one test NLL, then the model's summary_metrics."""
+        """metrics.json: what happened, one ``evaluate``, one test NLL, then the model's
+        summary_metrics, then the whole history."""
         model, dataset = self.model, self.dataset
-        epochs_done = len(self.history.get("loss", [])) or (0 if self.interrupted else self.epochs)
-        wall = max(self.wall_time_s, 1e-9)
-        metrics = {
-            "model": self.entry.name,
-            "dataset": dataset.name,
-            "interrupted": self.interrupted,
-            "epochs": epochs_done,
-            "wall_time_s": round(self.wall_time_s, 2),
-            "examples_per_s": round(epochs_done * len(dataset.x_train) / wall, 1),
-            "train": {k: float(v[-1]) for k, v in self.history.items() if not k.startswith("val_")},
-            "test": model.evaluate(self._pipeline("test"), verbose=0, return_dict=True),
-            "density": density_kind(model),
-        }
+        metrics = self._status()
+        metrics.update(
+            train={k: v[-1] for k, v in self.history.items() if not k.startswith("val_")},
+            test=model.evaluate(self._pipeline("test"), verbose=0, return_dict=True),
+            density=density_kind(model),
+        )
         if model.has_density:
             levels = getattr(dataset, "num_levels", None)
             log_p = held_out_log_prob(model, dataset.x_test)
@@ -369,15 +379,31 @@ class Run:
                 stacklevel=2,
             )
         metrics.update({k: v for k, v in extra.items() if k not in RUN_METRICS})
+        metrics["history"] = self.history
         return metrics
 
+    def _status(self) -> dict:
+        """The head of metrics.json: what happened, how long it took."""
+        wall = self.wall_time_s
+        done = self.epochs_done
+        return {
+            "model": self.entry.name,
+            "dataset": self.dataset.name,
+            "complete": not (self.interrupted or self.diverged) and done >= self.epochs,
+            "interrupted": self.interrupted,
+            "diverged": self.diverged,
+            "epochs": done,
+            "resumes": self.backup.resumes if self.backup is not None else 0,
+            "wall_time_s": round(wall, 2),
+            "examples_per_s": round(done * len(self.dataset.x_train) / wall, 1) if done else None,
+        }
+
     def figures(self) -> dict:
-        """``{stem: Figure}``: the model's figures, the generic ones it does not draw yet,
-        and the training curve of this run's history; each drawn once."""
+        """``{stem: Figure}``: the model's figures and the training curve of the whole
+        run's history; each drawn once."""
         from tfdgm import plotting
 
         figures = dict(self.model.figures(self.dataset))
-        figures.update(fallback_figures(self.model, self.dataset, skip=set(figures)))
         if self.history:
             figures["training_curve"] = plotting.training_curve(self.history)
         return figures
@@ -386,32 +412,65 @@ class Run:
         return _write_json(os.path.join(self.out, "config.json"), self.config())
 
     def save(self, metrics: dict, figures: dict) -> None:
-        """Write metrics.json, every figure as ``<stem>.png``, model.keras and export/."""
-        import matplotlib.pyplot as plt
-
+        """Write every figure as ``<stem>.png``, model.keras, export/ and, last,
+        metrics.json; each under a temporary name, then renamed."""
+        _save_figures(self.out, figures)
+        with atomic.replacing(os.path.join(self.out, "model.keras")) as tmp:
+            self.model.save(tmp)
+        with atomic.replacing(os.path.join(self.out, "export")) as tmp:
+            self.model.export(tmp)
         _write_json(os.path.join(self.out, "metrics.json"), metrics)
-        for stem, fig in figures.items():
-            fig.savefig(os.path.join(self.out, f"{stem}.png"), dpi=100)
-            plt.close(fig)
-        self.model.save(os.path.join(self.out, "model.keras"))
-        self.model.export(os.path.join(self.out, "export"))
 
     def execute(self, verbose: int | None = None) -> dict:
-        """Build, write config.json, train, measure, draw and save; returns the metrics.
-        The global precision policy is restored afterwards."""
+        """Check the output folder, build, write config.json, train (resuming), measure,
+        draw and save; returns the metrics. The backup is deleted once a complete run is
+        saved. The global precision policy is restored afterwards.
+
+        Raises:
+            RunError: see :meth:`resolve`, :meth:`build`, :meth:`open_backup`, before
+                anything is written.
+            DivergedError: the loss became non-finite (after metrics.json is written).
+        """
         import keras
 
         policy = keras.mixed_precision.global_policy()
-        os.makedirs(self.out, exist_ok=True)
         try:
+            check_out(self.out)
             self.build()
+            self.open_backup()
+            try:
+                os.makedirs(self.out, exist_ok=True)
+            except OSError as error:
+                raise RunError(f"cannot write the run to {self.out!r}: {error.strerror}") from None
+            atomic.remove_leftovers(self.out)
             self.write_config()
+            if os.path.exists(os.path.join(self.out, "metrics.json")):
+                os.remove(os.path.join(self.out, "metrics.json"))  # it will say what happens
             self.train(verbose)
+            if self.diverged:
+                return self._diverged()
             metrics = self.metrics()
             self.save(metrics, self.figures())
+            if metrics["complete"]:
+                self.backup.delete()
         finally:
             keras.mixed_precision.set_global_policy(policy)
         return metrics
+
+    def _diverged(self):
+        """Write what a diverged run has (its curve, metrics.json), then raise."""
+        from tfdgm import plotting
+
+        metrics = {**self._status(), "history": self.history}
+        if self.history:
+            _save_figures(self.out, {"training_curve": plotting.training_curve(self.history)})
+        _write_json(os.path.join(self.out, "metrics.json"), metrics)
+        d = self.diverged
+        kept = f"; backup.npz holds epoch {self.epochs_done}" if self.epochs_done else ""
+        raise DivergedError(
+            f"{self.entry.name} diverged: {d['metric']} = {d['value']} at epoch {d['epoch']}, "
+            f"batch {d['batch']}; no model written{kept} (a lower --learning-rate may help)"
+        )
 
 
 def _first(*values):
@@ -420,17 +479,16 @@ def _first(*values):
 
 
 def _write_json(path: str, obj) -> str:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=_json_default)
-    return path
+    return atomic.write_json(path, obj)
 
 
-def _json_default(value):
-    if isinstance(value, (tuple, np.ndarray)):
-        return np.asarray(value).tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return float(value)
+def _save_figures(out: str, figures: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    for stem, fig in figures.items():
+        with atomic.replacing(os.path.join(out, f"{stem}.png")) as tmp:
+            fig.savefig(tmp, dpi=100)
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------- tfdgm sample
@@ -439,8 +497,10 @@ def sample_export(run: str, num_samples: int = 64, seed: int = 0, out: str | Non
     ``out`` (default ``run/samples_export.png``); returns the picture's path.
 
     Raises:
-        RunError: ``run`` has no ``export/`` folder.
+        RunError: ``run`` has no ``export/`` folder, or ``num_samples`` is below 1.
     """
+    num_samples = check_setting("num_samples", num_samples, int, 1)
+    seed = check_setting("seed", seed, int, 0)
     if not os.path.isdir(os.path.join(run, "export")):
         raise RunError(f"{run!r} is not a run folder (no export/ inside)")
     import tensorflow as tf
@@ -457,5 +517,6 @@ def sample_export(run: str, num_samples: int = 64, seed: int = 0, out: str | Non
         fig = plotting.image_grid(samples, config["image_shape"], vmin=0)
     else:
         fig = plotting.scatter_2d(samples[:, :2], title="samples")
-    fig.savefig(out, dpi=100)
+    with atomic.replacing(out) as tmp:
+        fig.savefig(tmp, dpi=100)
     return out
