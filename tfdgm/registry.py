@@ -128,6 +128,4 @@ def names() -> list[str]:
 
 def cases() -> list[tuple[str, str | None]]:
     """Every (model, variant) pair, variant None for the base configuration."""
-    return [
-        (name, variant) for name in names() for variant in (None, *MODELS[name].variants)
-    ]
+    return [(name, variant) for name in names() for variant in (None, *MODELS[name].variants)]
