@@ -31,22 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import best_rate, fit_runner  # noqa: E402
 
 from tfdgm import data, nets, registry  # noqa: E402
 from tfdgm.models.autoregressive import MADE  # noqa: E402
 
 BATCH, K = 64, 2
-
-
-def best_rate(run, examples: int, repeats: int) -> float:
-    """Best examples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
-    run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(examples / (time.perf_counter() - start))
-    return max(rates)
 
 
 def hand_written(x: np.ndarray, hidden, steps: int, repeats: int) -> float:
@@ -81,18 +71,7 @@ def library(x: np.ndarray, hidden, steps: int, repeats: int, pipeline: bool) -> 
     """tfdgm's MADE + compile_default + fit on the same network and data."""
     model = MADE(event_shape=x.shape[1:], num_categories=K, hidden_units=hidden, seed=0)
     model.compile_default(learning_rate=1e-3)
-    if pipeline:
-        stream = tf.data.Dataset.from_tensor_slices(x).repeat().batch(BATCH).prefetch(2)
-
-        def run():
-            model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
-    else:
-        n = steps * BATCH
-
-        def run():
-            model.fit(x[:n], epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
-
-    return best_rate(run, steps * BATCH, repeats)
+    return best_rate(fit_runner(model, x, BATCH, steps, pipeline), steps * BATCH, repeats)
 
 
 def sampling_times(num_samples: int, repeats: int) -> dict:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import best_rate  # noqa: E402
 
 from tfdgm import data  # noqa: E402
 from tfdgm.models.flows import MAF, RealNVP  # noqa: E402
@@ -35,17 +35,6 @@ from tfdgm.nets import made_masks  # noqa: E402
 
 BATCH, HIDDEN, BOUND = 256, (64, 64), 3.0
 LAYERS = {"realnvp": 8, "maf": 8}
-
-
-def best_rate(run, examples: int, repeats: int) -> float:
-    """Best examples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
-    run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(examples / (time.perf_counter() - start))
-    return max(rates)
 
 
 def pipeline(x):

@@ -38,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import best_rate as timed  # noqa: E402
 
 from tfdgm import data  # noqa: E402
 from tfdgm.models.rbm import RBM  # noqa: E402
@@ -56,17 +57,6 @@ def load(use_mnist: bool) -> tuple[np.ndarray, np.ndarray, str]:
         up(ds.x_test).astype("float32"),
         "digits 8x8 upsampled to 28x28 (bilinear) and thresholded at 0.5",
     )
-
-
-def timed(run, examples: int, repeats: int) -> float:
-    """Best examples/s over ``repeats`` calls of ``run`` (after one warm-up call)."""
-    run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(examples / (time.perf_counter() - start))
-    return max(rates)
 
 
 def held_out_pll(kernel, visible_bias, hidden_bias, x_test) -> float:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import best_rate, fit_runner  # noqa: E402
 
 import tfdgm  # noqa: E402
 
@@ -30,17 +30,6 @@ def make_data(n: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     base = rng.standard_normal((n, 16)) @ rng.standard_normal((16, D))
     return (base > 0).astype(np.float32)
-
-
-def best_rate(run, examples: int, repeats: int) -> float:
-    """Best examples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
-    run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(examples / (time.perf_counter() - start))
-    return max(rates)
 
 
 def hand_written(x: np.ndarray, steps: int, repeats: int, jit: bool) -> float:
@@ -88,18 +77,7 @@ def library(x, steps, repeats, jit, policy="float32", pipeline=True) -> float:
     keras.mixed_precision.set_global_policy(policy)
     vae = tfdgm.VAE(event_shape=(D,), latent_dim=L, hidden_units=(H1, H2), seed=0)
     vae.compile_default(learning_rate=1e-3, jit_compile=jit)
-    if pipeline:
-        data = tf.data.Dataset.from_tensor_slices(x).repeat().batch(BATCH).prefetch(2)
-
-        def run():
-            vae.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
-    else:
-        n = steps * BATCH
-
-        def run():
-            vae.fit(x[:n], epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
-
-    rate = best_rate(run, steps * BATCH, repeats)
+    rate = best_rate(fit_runner(vae, x, BATCH, steps, pipeline), steps * BATCH, repeats)
     keras.mixed_precision.set_global_policy("float32")
     return rate
 

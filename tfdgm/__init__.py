@@ -2,15 +2,29 @@
 
 __version__ = "0.1.0"
 
-from tfdgm import bijectors, callbacks, data, divergences, heads, metrics, nets, plotting, registry
+from tfdgm import (
+    bijectors,
+    callbacks,
+    data,
+    divergences,
+    estimators,
+    heads,
+    metrics,
+    nets,
+    partition,
+    plotting,
+    registry,
+)
 from tfdgm.base import GenerativeModel, NoDensityError
 from tfdgm.export import export
 from tfdgm.models.autoregressive import MADE, MarkovAutoregressive, RNNAutoregressive
+from tfdgm.models.dbn import DBN
 from tfdgm.models.flows import MAF, RealNVP
-from tfdgm.models.gan import FGAN, GAN, WGANGP, MMDNetwork
+from tfdgm.models.gan import FGAN, GAN, WGANGP
 from tfdgm.models.helmholtz import HelmholtzMachine
 from tfdgm.models.histogram import FactorizedCategorical, Histogram
-from tfdgm.models.rbm import DBN, RBM
+from tfdgm.models.mmd import MMDNetwork
+from tfdgm.models.rbm import RBM
 from tfdgm.models.vae import VAE
 
 __all__ = [
@@ -35,10 +49,12 @@ __all__ = [
     "callbacks",
     "data",
     "divergences",
+    "estimators",
     "export",
     "heads",
     "metrics",
     "nets",
+    "partition",
     "plotting",
     "registry",
 ]

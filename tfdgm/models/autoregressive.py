@@ -40,6 +40,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.estimators import log_mean_exp
 
 tfd = tfp.distributions
 
@@ -448,7 +449,7 @@ class MADE(AutoregressiveModel):
                 parts.append(self.conditionals(x).log_prob(x))
         finally:
             self.network.set_order(current)
-        return tf.reduce_logsumexp(tf.stack(parts), 0) - tf.math.log(float(len(parts)))
+        return log_mean_exp(tf.stack(parts), 0)
 
     @property
     def num_parameters(self) -> int:
