@@ -176,15 +176,98 @@ def test_log_prob_raises_a_clear_error(cls):
 
 def test_compile_gives_two_optimizers_and_counts_discriminator_steps():
     model = WGANGP(event_shape=(2,), hidden_units=(8,), discriminator_steps=3, seed=0)
+    assert list(model.optimizer_groups()) == ["generator", "discriminator"]
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    assert model.generator_optimizer is not model.discriminator_optimizer
-    assert model.generator_optimizer.get_config() == model.discriminator_optimizer.get_config()
+    generator, discriminator = (
+        model.optimizer_for("generator"),
+        model.optimizer_for("discriminator"),
+    )
+    assert generator is not discriminator
+    assert generator.get_config() == discriminator.get_config()
+    assert model.generator_optimizer is generator  # the pre-v2 attribute names still read
     x = data.load_toy("8gaussians", num_train=64, num_test=8).x_train
     model.fit(x, epochs=1, batch_size=32, verbose=0)
-    assert int(model.generator_optimizer.iterations) == 2
-    assert int(model.discriminator_optimizer.iterations) == 6
+    assert int(generator.iterations) == 2
+    assert int(discriminator.iterations) == 6
     with pytest.raises(ValueError, match="owns its objective"):
         model.compile(loss="mse")
+
+
+@pytest.mark.parametrize("cls, betas", [(GAN, (0.5, 0.999)), (WGANGP, (0.5, 0.9))])
+def test_default_optimizers_are_adam_with_the_papers_betas(cls, betas):
+    model = cls(event_shape=(2,), hidden_units=(4,), seed=0)
+    model.compile()
+    for group in ("generator", "discriminator"):
+        config = model.optimizer_for(group).get_config()
+        assert (config["beta_1"], config["beta_2"]) == betas
+        assert config["learning_rate"] == pytest.approx(2e-4)
+    mmd = MMDNetwork(event_shape=(2,), hidden_units=(4,), seed=0)
+    assert len(mmd.optimizer_groups()) == 1
+
+
+def test_named_optimizers_train_their_network_and_survive_save_load(tmp_path):
+    """compile(generator_optimizer=, discriminator_optimizer=) puts each on its network;
+    save/load restores both (class, configuration, step counts, slot values)."""
+    model = GAN(event_shape=(2,), hidden_units=(8,), discriminator_steps=2, seed=0)
+    model.compile(
+        generator_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        discriminator_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.3),
+    )
+    generator_before = [np.array(v) for v in model.generator.trainable_variables]
+    discriminator_before = [np.array(v) for v in model.discriminator.trainable_variables]
+    x = data.load_toy("8gaussians", num_train=64, num_test=8).x_train
+    model.fit(x, epochs=2, batch_size=32, verbose=0)
+    for before, network in [
+        (generator_before, model.generator),
+        (discriminator_before, model.discriminator),
+    ]:
+        assert any(not np.allclose(b, v) for b, v in zip(before, network.trainable_variables))
+    assert isinstance(model.optimizer_for("generator"), keras.optimizers.SGD)
+    assert int(model.optimizer_for("generator").iterations) == 4
+    assert int(model.optimizer_for("discriminator").iterations) == 8
+
+    model.save(tmp_path / "gan.keras")
+    loaded = keras.models.load_model(tmp_path / "gan.keras")
+    for group, cls in [
+        ("generator", keras.optimizers.SGD),
+        ("discriminator", keras.optimizers.Adam),
+    ]:
+        saved, restored = model.optimizer_for(group), loaded.optimizer_for(group)
+        assert isinstance(restored, cls)
+        assert restored.get_config() == saved.get_config()
+        assert int(restored.iterations) == int(saved.iterations)
+        for a, b in zip(saved.variables, restored.variables):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    loaded.fit(x, epochs=1, batch_size=32, verbose=0)
+    assert int(loaded.optimizer_for("generator").iterations) == 6
+    assert int(loaded.optimizer_for("discriminator").iterations) == 12
+
+
+def test_critic_of_a_pre_split_file_loads_as_a_conv_encoder():
+    """Models saved before the split named their conv critic ``tfdgm>ConvCritic``."""
+    digits = data.load("digits-continuous")
+    model = GAN.for_dataset(digits, latent_dim=2, filters=4, seed=0)
+    assert isinstance(model.discriminator, tfdgm.nets.ConvEncoder)
+    assert model.discriminator.activation == "leaky_relu"
+    config = model.get_config()
+    critic = config["discriminator"]
+    legacy = {
+        "module": "tfdgm.models.gan",
+        "class_name": "ConvCritic",
+        "registered_name": "tfdgm>ConvCritic",
+        "config": {
+            "name": "discriminator",
+            "trainable": True,
+            "dtype": critic["config"]["dtype"],
+            "image_shape": [8, 8, 1],
+            "filters": 4,
+        },
+    }
+    clone = GAN.from_config({**config, "discriminator": legacy})
+    assert clone.get_config()["discriminator"]["config"] == critic["config"]
+    clone.set_weights(model.get_weights())
+    x = digits.x_test[:5]
+    np.testing.assert_allclose(clone.discriminate(x), model.discriminate(x), rtol=1e-6)
 
 
 def test_mixed_float16_wraps_both_optimizers(tmp_path):

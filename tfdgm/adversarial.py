@@ -185,8 +185,9 @@ class ImplicitModel(GenerativeModel):
 class AdversarialModel(ImplicitModel):
     """An :class:`ImplicitModel` trained against a discriminator (critic) V, two optimizers.
 
-    Each ``train_step`` on a real batch x makes ``discriminator_steps`` discriminator updates
-    (each with fresh noise, on the same real batch), then one generator update. Subclasses
+    Each ``training_update`` on a real batch x makes ``discriminator_steps`` discriminator
+    updates (each with fresh noise, on the same real batch), then one generator update, with
+    the optimizers of the groups ``"discriminator"`` and ``"generator"``. Subclasses
     implement ``discriminator_objective(x_real, x_fake)`` (a dict with ``"d_loss"``, minimized
     over V, and ``"loss"``, the discrepancy estimate) and ``generator_objective(x_fake)``.
 
@@ -197,8 +198,9 @@ class AdversarialModel(ImplicitModel):
         **kwargs: see :class:`ImplicitModel`.
     """
 
-    #: Adam's (beta_1, beta_2) in ``compile`` defaults and ``compile_default``.
+    #: Adam's (beta_1, beta_2) of ``default_optimizer``.
     adam_betas = (0.5, 0.999)
+    default_learning_rate = 2e-4
 
     def __init__(
         self,
@@ -218,7 +220,6 @@ class AdversarialModel(ImplicitModel):
         self.discriminator = nets.deserialize(discriminator) or nets.MLP(
             self.hidden_units, 1, activation="leaky_relu", name="discriminator"
         )
-        self._optimizer_configs = None
 
     def _build(self):
         super()._build()
@@ -246,89 +247,47 @@ class AdversarialModel(ImplicitModel):
         return values
 
     # ------------------------------------------------------------------ training
-    def compile(
-        self,
-        generator_optimizer=None,
-        discriminator_optimizer=None,
-        optimizer=None,
-        **kwargs,
-    ):
-        """Two optimizers: ``generator_optimizer`` and ``discriminator_optimizer``.
-
-        ``optimizer`` (if given) is cloned for whichever of the two is missing; without any,
-        both are ``Adam(2e-4, *adam_betas)``. Under ``mixed_float16`` both are wrapped in a
-        ``LossScaleOptimizer``. Other keyword arguments (``jit_compile``, ``run_eagerly``,
-        ...) go to ``keras.Model.compile``; a ``loss`` is refused (the model owns it).
-        """
-        if kwargs.get("loss") is not None:
-            raise ValueError(f"{type(self).__name__} owns its objective; do not pass loss=")
-        kwargs.pop("loss", None)
-
-        def make(opt):
-            if opt is None and optimizer is not None:
-                opt = _clone(keras.optimizers.get(optimizer))
-            elif opt is None:
-                opt = keras.optimizers.Adam(2e-4, *self.adam_betas)
-            return keras.optimizers.get(opt)
-
-        generator_optimizer = make(generator_optimizer)
-        discriminator_optimizer = make(discriminator_optimizer)
-        if discriminator_optimizer is generator_optimizer:
-            discriminator_optimizer = _clone(generator_optimizer)
-        self._optimizer_configs = {
-            "generator_optimizer": keras.optimizers.serialize(generator_optimizer),
-            "discriminator_optimizer": keras.optimizers.serialize(discriminator_optimizer),
+    def optimizer_groups(self) -> dict[str, list]:
+        """Two optimizers: one for G, one for V (``compile(generator_optimizer=...,
+        discriminator_optimizer=...)`` sets either)."""
+        return {
+            "generator": self.generator.trainable_variables,
+            "discriminator": self.discriminator.trainable_variables,
         }
-        if self.dtype_policy.name == "mixed_float16":
-            wrap = keras.optimizers.LossScaleOptimizer
-            generator_optimizer = wrap(generator_optimizer, name="generator_loss_scale")
-            discriminator_optimizer = wrap(discriminator_optimizer, name="discriminator_loss_scale")
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
-        super().compile(optimizer=generator_optimizer, auto_scale_loss=False, **kwargs)
-        # Create the slot variables now, outside any tf.function (and inside the
-        # distribution strategy's scope if compile is called there).
-        generator_optimizer.build(self.generator.trainable_variables)
-        discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def compile_default(self, learning_rate: float = 2e-4, jit_compile: bool = False, **kwargs):
-        """Adam(learning_rate, *adam_betas) for both networks."""
-        self.compile(
-            generator_optimizer=keras.optimizers.Adam(learning_rate, *self.adam_betas),
-            discriminator_optimizer=keras.optimizers.Adam(learning_rate, *self.adam_betas),
-            jit_compile=jit_compile,
-            **kwargs,
-        )
+    def default_optimizer(self, group: str, learning_rate: float):
+        """Adam(learning_rate, *adam_betas) for both networks (beta_1 = 0.5, as in DCGAN)."""
+        return keras.optimizers.Adam(learning_rate, *self.adam_betas)
 
-    def get_compile_config(self):
-        if self._optimizer_configs is None:
-            return None
-        return dict(self._optimizer_configs)
-
-    def compile_from_config(self, config):
-        self.compile(
-            generator_optimizer=keras.optimizers.deserialize(config["generator_optimizer"]),
-            discriminator_optimizer=keras.optimizers.deserialize(config["discriminator_optimizer"]),
-        )
-
-    def train_step(self, data):
-        x = self._unpack(data)
+    def training_update(self, x, labels=None) -> dict[str, tf.Tensor]:
+        """``discriminator_steps`` steps of V on d_loss(x, G(z)) (fresh z each, G fixed),
+        then one step of G on g_loss(G(z)) (V fixed)."""
         batch = tf.shape(x)[0]
-        d_variables = self.discriminator.trainable_variables
-        g_variables = self.generator.trainable_variables
+        groups = self.optimizer_groups()
+        d_optimizer = self.optimizer_for("discriminator")
+        g_optimizer = self.optimizer_for("generator")
         for _ in range(self.discriminator_steps):
             x_fake = tf.stop_gradient(self.sample(batch))
             with tf.GradientTape() as tape:
                 values = self.discriminator_objective(x, x_fake, training=True)
-                scaled = self._scaled(values["d_loss"], self.discriminator_optimizer)
-            self._minimize(scaled, d_variables, self.discriminator_optimizer, tape)
+                scaled = self._scaled(values["d_loss"], d_optimizer)
+            self._minimize(scaled, groups["discriminator"], d_optimizer, tape)
         with tf.GradientTape() as tape:
             x_fake = self.generate(self.noise(batch), training=True)
             g_loss = self.generator_objective(x_fake, training=True)
-            scaled = self._scaled(g_loss, self.generator_optimizer)
-        self._minimize(scaled, g_variables, self.generator_optimizer, tape)
-        values["g_loss"] = g_loss
-        return self._update_metrics(values, batch)
+            scaled = self._scaled(g_loss, g_optimizer)
+        self._minimize(scaled, groups["generator"], g_optimizer, tape)
+        return {**values, "g_loss": g_loss}
+
+    @property
+    def generator_optimizer(self):
+        """``optimizer_for("generator")``."""
+        return self.optimizer_for("generator")
+
+    @property
+    def discriminator_optimizer(self):
+        """``optimizer_for("discriminator")``."""
+        return self.optimizer_for("discriminator")
 
     def figures(self, dataset) -> dict:
         """The base pictures and, on 2-D data, the discriminator's output V(x) over the plane
@@ -363,8 +322,3 @@ class AdversarialModel(ImplicitModel):
             "discriminator": nets.serialize(self.discriminator),
             "discriminator_steps": self.discriminator_steps,
         }
-
-
-def _clone(optimizer):
-    """A fresh optimizer with the same configuration (no shared slot variables)."""
-    return type(optimizer).from_config(optimizer.get_config())

@@ -27,6 +27,15 @@ from tfdgm.adversarial import DATASETS, TINY, ImplicitModel
 from tfdgm.base import PACKAGE
 
 
+@registry.register(
+    "mmd",
+    family="implicit",
+    datasets=DATASETS,
+    training=dict(epochs=200, batch_size=256),
+    hparams=dict(latent_dim=8, hidden_units=(128, 128)),
+    tiny=TINY,
+    description="generative moment matching network (MMD with Gaussian kernels)",
+)
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MMDNetwork(ImplicitModel):
     """Generative moment matching network (Li et al., 2015; Dziugaite et al., 2015).
@@ -86,20 +95,3 @@ class MMDNetwork(ImplicitModel):
 
     def get_config(self):
         return {**super().get_config(), "bandwidths": self.bandwidths}
-
-
-registry.register(
-    "mmd",
-    MMDNetwork,
-    family="implicit",
-    datasets=DATASETS,
-    build=MMDNetwork.for_dataset,
-    defaults=dict(
-        epochs=200,
-        batch_size=256,
-        learning_rate=1e-3,
-        hparams=dict(latent_dim=8, hidden_units=(128, 128)),
-    ),
-    tiny=TINY,
-    description="generative moment matching network (MMD with Gaussian kernels)",
-)
