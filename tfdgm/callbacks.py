@@ -6,19 +6,26 @@ test split (plus mode coverage on 8 Gaussians, see :func:`tfdgm.metrics.sample_q
 adds them to the epoch's logs (so they appear in ``History`` and the progress bar), and
 optionally saves a picture of the samples and writes both to TensorBoard event files. It only
 calls ``model.sample``, so it works with every model of the library.
+
+:class:`BackupAndResume` keeps a ``fit`` resumable whatever instant it is killed at: after
+every epoch one file, written under a temporary name and renamed (:mod:`tfdgm.atomic`),
+holds everything needed to go on. It also stops a run whose loss becomes non-finite.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from tfdgm import metrics
+from tfdgm import atomic, metrics
 
 
 def _metadata(plugin: str) -> summary_pb2.SummaryMetadata:
@@ -147,3 +154,188 @@ class SampleQuality(keras.callbacks.Callback):
                 metadata=_metadata("images"),
             )
         self._writer.flush()
+
+
+#: Version of the backup file layout written by :class:`BackupAndResume`.
+BACKUP_FORMAT = 1
+
+
+def training_state(model) -> list:
+    """Every variable a resumed ``fit`` needs, in a fixed order: the model's weights
+    (trainable and not: statistics sums, persistent chains), each optimizer group's
+    variables (step count, moments; loss scale under ``mixed_float16``) and the state of
+    every ``keras.random.SeedGenerator`` held by the model or its layers."""
+    variables, seen = [], set()
+
+    def add(values):
+        for v in values:
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+
+    add(model.weights)
+    groups = model.optimizer_groups() if getattr(model, "_optimizers", None) else {}
+    for group in groups:
+        add(model.optimizer_for(group).variables)
+    for layer in model._flatten_layers(include_self=True):
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                add([value.state])
+    return variables
+
+
+class BackupAndResume(keras.callbacks.Callback):
+    """Resume ``fit`` after a kill at any instant; stop it when the loss diverges.
+
+    After every finished epoch, ``path`` (one ``.npz`` file, written under a temporary name
+    and renamed, so it is always either the previous epoch's or this one's) holds
+    :func:`training_state` (weights, every optimizer's state, the random streams) with the
+    number of epochs done, the history of the whole run so far, the time spent training
+    and ``info`` (e.g. the run's settings). A new ``fit`` with this callback restores that
+    state in ``on_train_begin`` (after ``initialize``) and goes on at the next epoch, so a
+    kill loses at most the epoch in progress. The learning rate is not restored: a rerun
+    may change it.
+
+    Unlike ``keras.callbacks.BackupAndRestore``, which rewrites its weights file in place
+    (a kill during the write leaves a file that cannot be opened) and deletes it when
+    ``fit`` ends, the backup stays until :meth:`delete` is called, once everything that
+    depends on the training is saved.
+
+    A batch whose training metrics are not finite stops the fit: ``diverged`` then holds
+    ``{"epoch", "batch", "metric", "value"}`` (1-based) and that epoch is not backed up.
+
+    Args:
+        path: the backup file (``.npz``).
+        info: JSON-serializable settings stored with the backup; a loaded backup's are in
+            ``stored["info"]``.
+
+    Attributes:
+        epoch: epochs done (0 without a backup).
+        history: ``{metric: [value per epoch]}`` of the whole run, resumed parts included.
+        train_time_s: seconds spent in ``fit`` over every session, up to the last backup.
+        resumes: how many times training resumed from a backup.
+    """
+
+    def __init__(self, path: str, info: dict | None = None):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.info = dict(info or {})
+        self.diverged = None
+        self.stored = {"epoch": 0, "history": {}, "train_time_s": 0.0, "resumes": 0}
+        self._arrays = None
+        if os.path.exists(self.path):
+            self._read()
+
+    # ------------------------------------------------------------------ reading
+    def _read(self):
+        try:
+            with np.load(self.path, allow_pickle=False) as archive:
+                stored = json.loads(str(archive["state"]))
+                self._arrays = [archive[f"v{i}"] for i in range(len(stored["paths"]))]
+        except Exception as error:  # a file we did not write: say which and why
+            raise ValueError(f"cannot read the backup {self.path}: {error}") from None
+        if stored.get("format") != BACKUP_FORMAT:
+            raise ValueError(f"{self.path}: backup format {stored.get('format')!r} is unknown")
+        self.stored = stored
+
+    @property
+    def epoch(self) -> int:
+        return int(self.stored["epoch"])
+
+    @property
+    def history(self) -> dict:
+        return self.stored["history"]
+
+    @property
+    def train_time_s(self) -> float:
+        return float(self.stored["train_time_s"])
+
+    @property
+    def resumes(self) -> int:
+        return int(self.stored["resumes"])
+
+    def restore(self, model=None) -> bool:
+        """Assign the backed-up state to ``model`` (default: the fitted one); False if
+        there is no backup."""
+        model = model or self.model
+        if self._arrays is None:
+            return False
+        variables = training_state(model)
+        paths = self.stored["paths"]
+        if len(variables) != len(paths) or any(
+            tuple(v.shape) != a.shape for v, a in zip(variables, self._arrays)
+        ):
+            raise ValueError(
+                f"the backup {self.path} holds {len(paths)} variables that do not match "
+                f"{type(model).__name__}'s {len(variables)}: it is another model's; remove it "
+                "or train into another folder"
+            )
+        for variable, array in zip(variables, self._arrays):
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(array)
+        self.stored = {**self.stored, "resumes": self.resumes + 1}
+        self._arrays = None  # restored once
+        return True
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, epochs_done: int):
+        variables = training_state(self.model)
+        state = {
+            **self.stored,
+            "format": BACKUP_FORMAT,
+            "epoch": epochs_done,
+            "train_time_s": self.train_time_s + time.perf_counter() - self._start,
+            "info": self.info,
+            "paths": [v.path for v in variables],
+        }
+        arrays = {
+            f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)
+        }
+        arrays["state"] = np.array(json.dumps(atomic.finite(state)))
+        with atomic.replacing(self.path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        self.stored = state
+        self._start = time.perf_counter()
+
+    def delete(self) -> None:
+        """Remove the backup (once the run's results are saved)."""
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    # ------------------------------------------------------------------ callback
+    def on_train_begin(self, logs=None):
+        self.diverged = None
+        self.restore()
+        self.model._initial_epoch = self.epoch  # where Keras' fit starts its epoch loop
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            value = float(value)
+            if not math.isfinite(value):
+                self.diverged = {
+                    "epoch": self._epoch + 1,
+                    "batch": batch + 1,
+                    "metric": name,
+                    "value": str(value),  # "nan", "inf": strict JSON has no number for them
+                }
+                self.model.stop_training = True
+                return
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged is not None:
+            return
+        apply_statistics = getattr(self.model, "_apply_pending_statistics", None)
+        if getattr(self.model, "uses_statistics", False) and apply_statistics is not None:
+            apply_statistics()  # an epoch without validation: its statistics, before saving
+        history = {k: list(v) for k, v in self.history.items()}
+        for key, value in (logs or {}).items():
+            history.setdefault(key, []).append(float(value))
+        self.stored = {**self.stored, "history": history}
+        self._write(epoch + 1)
+
+    def on_train_end(self, logs=None):
+        self.model._initial_epoch = None

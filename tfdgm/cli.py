@@ -3,42 +3,96 @@
 ``tfdgm train vae`` trains through Keras ``fit`` (with its progress bar) and writes a run
 folder: ``metrics.json``, ``config.json``, ``samples.png``, ``training_curve.png`` (plus
 ``reconstructions.png``, ``density.png`` or model-specific pictures where they apply),
-``model.keras`` and the SavedModel ``export/``. An interrupted run (Ctrl-C) still saves
-the model and metrics of the epochs done; rerunning the same command resumes from the
-last finished epoch (Keras ``BackupAndRestore``). This module only parses arguments;
-the run itself (settings, training, measurements, files) is :mod:`tfdgm.runs`. Exit
-codes: 0 done, 2 a usage error (unknown model or dataset, not a run folder), 130
-interrupted.
+``model.keras`` and the SavedModel ``export/``. Rerunning the same command after a kill
+or a Ctrl-C resumes from the last finished epoch (``backup.npz``); ``tfdgm train MODEL
+--help`` lists the model's defaults and hyperparameters. This module only parses
+arguments; the run itself (settings, training, measurements, files) is
+:mod:`tfdgm.runs`, and TensorFlow is imported only once a command needs it. Exit codes:
+0 done, 1 a file could not be written, 2 a usage error (one line on stderr: an unknown
+model or dataset, a number out of range, a bad ``--hparam``, an unwritable ``--out``, not
+a run folder), 3 the training diverged (a non-finite loss), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"tfdgm: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfdgm", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), exit 2."""
 
-    train = sub.add_parser("train", help="train a model and write a run folder")
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind, minimum=None):
+    """An argparse type: a ``kind`` at least ``minimum`` (above 0 when None), finite."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or not math.isfinite(value)
+            or (value < minimum if minimum is not None else value <= 0)
+        ):
+            what = "an integer" if kind is int else "a number"
+            bound = f">= {minimum}" if minimum is not None else "> 0"
+            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _hparam(text: str) -> tuple[str, object]:
+    """An argparse type: ``KEY=VALUE`` with VALUE parsed as JSON (else kept a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise argparse.ArgumentTypeError(f"{key.strip()} must be finite, got {value!r}")
+    return key.strip(), parsed
+
+
+def _parser(model_help: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="tfdgm", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser(
+        "train",
+        help="train a model and write a run folder",
+        description="Train a registered model and write a run folder (resumes a killed run).",
+        epilog=model_help or "`tfdgm train MODEL --help` lists MODEL's defaults and hparams.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("model", help="a registered model (see `tfdgm list`)")
     train.add_argument("--dataset", help="dataset name (default: the model's own)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--epochs", type=_number(int, 1), help="default: the model's")
+    train.add_argument("--batch-size", type=_number(int, 1), help="default: the model's")
+    train.add_argument("--learning-rate", type=_number(float), help="default: the model's")
     train.add_argument(
         "--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"]
     )
@@ -49,27 +103,44 @@ def _parser() -> argparse.ArgumentParser:
         help="XLA-compile the train step (default: the model's measured choice)",
     )
     train.add_argument("--out", help="run folder (default: runs/MODEL-DATASET)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_number(int, 0), default=0)
     train.add_argument(
         "--hparam",
         action="append",
         default=[],
+        type=_hparam,
         metavar="KEY=VALUE",
         help="model hyperparameter, e.g. --hparam latent_dim=16 (JSON values)",
     )
 
     sample = sub.add_parser("sample", help="draw samples from a run's SavedModel export")
     sample.add_argument("run", help="a run folder written by `tfdgm train`")
-    sample.add_argument("-n", "--num-samples", type=int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("-n", "--num-samples", type=_number(int, 1), default=64)
+    sample.add_argument("--seed", type=_number(int, 0), default=0)
     sample.add_argument("--out", help="picture to write (default: RUN/samples_export.png)")
 
     sub.add_parser("list", help="list models and datasets")
     return parser
 
 
+def _model_help(argv: list[str]) -> str | None:
+    """The model section of ``train MODEL --help`` (None for any other command line)."""
+    if len(argv) < 2 or argv[0] != "train" or not {"-h", "--help"} & set(argv):
+        return None
+    model = next((a for a in argv[1:] if not a.startswith("-")), None)
+    if model is None:
+        return None
+    from tfdgm import runs
+
+    try:
+        return runs.describe(model)
+    except ValueError as error:
+        return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_model_help(argv)).parse_args(argv)
     from tfdgm import runs
 
     try:
@@ -83,21 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args, runs)
     except runs.RunError as error:
         return _fail(str(error))
-
-
-def _parse_hparams(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` pairs as a dict, each value parsed as JSON (else kept a string)."""
-    hparams = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            hparams[key] = json.loads(value)
-        except json.JSONDecodeError:
-            hparams[key] = value
-    return hparams
+    except runs.DivergedError as error:
+        return _fail(str(error), EXIT_DIVERGED)
+    except KeyboardInterrupt:
+        print("\ninterrupted; the same command resumes from the last finished epoch")
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        return _fail(f"{error.strerror or error}: {error.filename or ''}", EXIT_FAILED)
 
 
 def _train(args, runs) -> int:
+    from tfdgm import atomic
+
     run = runs.Run.resolve(
         args.model,
         args.dataset,
@@ -107,7 +175,7 @@ def _train(args, runs) -> int:
         jit_compile=args.jit,
         precision=args.precision,
         seed=args.seed,
-        hparams=_parse_hparams(args.hparam),
+        hparams=dict(args.hparam),
         out=args.out,
     )
     dataset = run.dataset
@@ -117,17 +185,8 @@ def _train(args, runs) -> int:
     )
     metrics = run.execute()
     summary = {k: metrics[k] for k in ("test_nll_nats", "test_bits_per_dim") if k in metrics}
-    print(
-        json.dumps(
-            {
-                "run": run.out,
-                "wall_time_s": metrics["wall_time_s"],
-                **summary,
-                "test": metrics["test"],
-            },
-            default=float,
-        )
-    )
+    head = {"run": run.out, "complete": metrics["complete"], "wall_time_s": metrics["wall_time_s"]}
+    print(json.dumps(atomic.finite({**head, **summary, "test": metrics["test"]})))
     return EXIT_INTERRUPTED if run.interrupted else 0
 
 
