@@ -77,3 +77,84 @@ def test_train_then_sample(tmp_path):
     proc = _run("sample", str(run), "-n", "16")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run / "samples_export.png").exists()
+
+
+def _refuse(constant):
+    raise ValueError(f"not strict JSON: {constant}")
+
+
+def _usage_error(argv, capsys):
+    """Exit status and stderr of ``tfdgm argv`` run in this process."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs: expected an integer >= 1, got '0'"),
+        (["--epochs", "-1"], "--epochs"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-size", "-5"], "--batch-size"),
+        (["--learning-rate", "0"], "--learning-rate: expected a number > 0"),
+        (["--learning-rate", "-1"], "--learning-rate"),
+        (["--learning-rate", "nan"], "--learning-rate"),
+        (["--epochs", "2.5"], "--epochs"),
+        (["--hparam", "latent_dim"], "expected KEY=VALUE, got 'latent_dim'"),
+        (["--hparam", "=3"], "expected KEY=VALUE"),
+        (["--hparam", "no_such=3"], "vae has no hyperparameter 'no_such'; its constructor"),
+        (["--hparam", "latent_dim=abc"], "latent_dim must be a non-negative integer"),
+        (["--hparam", "latent_dim=2.5"], "latent_dim must be a non-negative integer"),
+        (["--hparam", "latent_dim=-1"], "latent_dim must be a non-negative integer"),
+        (["--hparam", "hidden_units=[-3]"], "hidden_units must be a list of non-negative"),
+        (["--hparam", "hidden_units=8"], "hidden_units must be a list"),
+        (["--hparam", "beta=true"], "beta must be a finite number"),
+        (["--hparam", "beta=NaN"], "beta must be finite"),
+        (["--hparam", 'architecture="rnn"'], "cannot build vae(latent_dim=8"),
+    ],
+)
+def test_bad_numbers_and_hparams_are_one_line_exit_2_and_no_folder(args, message, capsys, tmp_path):
+    out = tmp_path / "run"
+    code, err = _usage_error(["train", "vae", "--out", str(out), *args], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert message in err, err
+    if "constructor" in message:
+        assert "latent_dim" in err and "hidden_units" in err and "beta" in err
+    assert not out.exists()
+
+
+def test_unwritable_out_and_bad_sample_counts_are_usage_errors(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, err = _usage_error(["train", "vae", "--out", str(blocker / "run")], capsys)
+    assert code == 2 and "is a file, not a folder" in err and len(err.splitlines()) == 1, err
+    for n in ("0", "-3", "x"):
+        code, err = _usage_error(["sample", str(tmp_path), "-n", n], capsys)
+        assert code == 2 and "--num-samples" in err and len(err.splitlines()) == 1, err
+
+
+def test_train_model_help_shows_its_defaults_and_hyperparameters(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "vae", "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0
+    entry = registry.get("vae")
+    assert f"epochs={entry.training['epochs']}" in out and "learning_rate=0.001" in out
+    for name in ("latent_dim", "hidden_units", "beta", "num_importance_samples"):
+        assert name in out
+
+
+def test_a_diverged_run_exits_3_with_strict_json_and_no_model(capsys, tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "vae", "--epochs", "2", "--learning-rate", "1e30", "--out", str(out)]
+    code = cli.main([*argv, "--hparam", "latent_dim=2", "--hparam", "hidden_units=[8]"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_DIVERGED and "vae diverged: " in err and "at epoch 1" in err, err
+    metrics = json.loads((out / "metrics.json").read_text(), parse_constant=_refuse)
+    assert metrics["diverged"]["metric"] and metrics["diverged"]["value"] in ("nan", "inf")
+    assert not metrics["complete"] and metrics["epochs"] == 0
+    assert not (out / "model.keras").exists() and not (out / "export").exists()

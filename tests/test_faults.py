@@ -63,3 +63,29 @@ def test_atomic_files_leave_old_or_new_and_strict_json(tmp_path):
     open(tmp_path / f"model{atomic.TMP}9.keras", "w").close()
     assert atomic.remove_leftovers(tmp_path) == [f"model{atomic.TMP}9.keras"]
     assert sorted(os.listdir(tmp_path)) == ["export", "metrics.json"]
+
+
+def test_backup_restores_the_exact_training_state(tmp_path):
+    """Two epochs in one fit == one epoch, a new model restored from the backup, one more
+    epoch: the same weights, so weights, Adam's moments and step and the random stream
+    (the VAE samples z) all came back."""
+    import keras
+    from conftest import make_tiny
+
+    from tfdgm.callbacks import BackupAndResume
+
+    def fit(epochs, path):
+        keras.utils.set_random_seed(0)  # the same initial weights each time
+        model, dataset = make_tiny("vae")
+        model.run_eagerly = True
+        backup = BackupAndResume(path)
+        model.fit(dataset.x_train, epochs=epochs, batch_size=32, shuffle=False, verbose=0,
+                  callbacks=[backup])  # fmt: skip
+        return model, backup
+
+    straight, _ = fit(2, tmp_path / "a.npz")
+    fit(1, tmp_path / "b.npz")
+    resumed, backup = fit(2, tmp_path / "b.npz")
+    assert backup.resumes == 1 and backup.epoch == 2 and len(backup.history["loss"]) == 2
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

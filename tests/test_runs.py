@@ -154,3 +154,28 @@ def test_listing_names_family_density_and_datasets():
         line = next(line for line in text.splitlines() if line.split()[:1] == [name])
         assert entry.family in line
         assert runs.density_kind(entry.cls) in line or getattr(entry, "density", "") in line
+
+
+def test_resolve_refuses_settings_out_of_range():
+    for kwargs, message in [
+        (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
+        (dict(batch_size=-5), "batch_size must be an integer >= 1"),
+        (dict(learning_rate=0.0), "learning_rate must be a number > 0"),
+        (dict(seed=-1), "seed must be an integer >= 0"),
+        (dict(hparams={"latent_dim": -1}), "latent_dim must be a non-negative integer"),
+        (dict(hparams={"no_such": 1}), "its constructor arguments are: latent_dim"),
+    ]:
+        with pytest.raises(runs.RunError, match=message):
+            runs.Run.resolve("vae", **kwargs)
+
+
+def test_a_backup_of_another_run_or_unreadable_is_refused(tmp_path):
+    run = runs.Run.resolve("vae", epochs=1, out=str(tmp_path), hparams={"latent_dim": 3})
+    info = dict(model="vae", dataset="digits", hparams={"latent_dim": 5}, precision="float32")
+    state = dict(format=1, epoch=2, history={}, train_time_s=0, resumes=0, info=info, paths=[])
+    np.savez(tmp_path / "backup.npz", state=np.array(json.dumps(state)))
+    with pytest.raises(runs.RunError, match="backup of another run .hparams differ"):
+        run.open_backup()
+    (tmp_path / "backup.npz").write_bytes(b"not a backup")
+    with pytest.raises(runs.RunError, match="cannot read the backup"):
+        run.open_backup()
