@@ -18,6 +18,8 @@ from tfdgm import (
 from tfdgm.base import GenerativeModel, NoDensityError
 from tfdgm.export import export
 from tfdgm.models.autoregressive import MADE, MarkovAutoregressive, RNNAutoregressive
+from tfdgm.models.boltzmann import BoltzmannMachine
+from tfdgm.models.dbm import DBM
 from tfdgm.models.dbn import DBN
 from tfdgm.models.flows import MAF, RealNVP
 from tfdgm.models.gan import FGAN, GAN, WGANGP
@@ -28,6 +30,7 @@ from tfdgm.models.rbm import RBM
 from tfdgm.models.vae import VAE
 
 __all__ = [
+    "DBM",
     "DBN",
     "FGAN",
     "GAN",
@@ -36,6 +39,7 @@ __all__ = [
     "RBM",
     "VAE",
     "WGANGP",
+    "BoltzmannMachine",
     "FactorizedCategorical",
     "GenerativeModel",
     "HelmholtzMachine",
