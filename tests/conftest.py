@@ -59,6 +59,19 @@ def make_tiny(name: str, seed: int = 0, variant: str | None = None):
     return model, dataset
 
 
+def training_data(model, dataset, split: str = "train", n: int | None = None) -> tuple:
+    """``(x,)``, or ``(x, y)`` for a conditional model: what ``fit``/``evaluate`` take."""
+    x = (dataset.x_train if split == "train" else dataset.x_test)[:n]
+    if not model.accepts_labels:
+        return (x,)
+    return x, (dataset.y_train if split == "train" else dataset.y_test)[:n]
+
+
+def label_kwargs(model, dataset, n: int) -> dict:
+    """``{"labels": the first n test labels}`` for a conditional model, else ``{}``."""
+    return {"labels": dataset.y_test[:n]} if model.accepts_labels else {}
+
+
 def endpoint_inputs(signature, dataset, rng=None):
     """Concrete inputs for an exported endpoint's float32/int32 input signature."""
     rng = rng or np.random.default_rng(0)
@@ -66,6 +79,8 @@ def endpoint_inputs(signature, dataset, rng=None):
     for spec in signature:
         if spec.name == "x":
             values.append(dataset.x_test[:5])
+        elif spec.name == "labels":
+            values.append(dataset.y_test[:5].astype(np.int32))
         elif spec.dtype == tf.int32 and spec.shape.rank == 0:
             values.append(np.int32(5))
         elif spec.dtype == tf.int32:

@@ -13,12 +13,26 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CASE_IDS, CASES, NUM_EXAMPLES, endpoint_inputs, make_tiny
+from conftest import (
+    CASE_IDS,
+    CASES,
+    NUM_EXAMPLES,
+    endpoint_inputs,
+    label_kwargs,
+    make_tiny,
+    training_data,
+)
 
 from tfdgm import NoDensityError, data, registry
 from tfdgm.base import DENSITIES
 
-pytestmark = pytest.mark.parametrize(("name", "variant"), CASES, ids=CASE_IDS)
+#: Every (model, variant) pair; the costlier settings (bfloat16, XLA, two replicas) and the
+#: checks that do not depend on hyperparameters run on each entry's base configuration.
+every_case = pytest.mark.parametrize(("name", "variant"), CASES, ids=CASE_IDS)
+BASE_CASES = [case for case in CASES if case[1] is None]
+base_case = pytest.mark.parametrize(
+    ("name", "variant"), BASE_CASES, ids=[name for name, _ in BASE_CASES]
+)
 
 
 def _check_support(model, x):
@@ -41,14 +55,17 @@ def _endpoint_values(model, dataset):
     return out
 
 
+@every_case
 def test_fit_evaluate_sample_log_prob(name, variant):
     model, dataset = make_tiny(name, variant=variant)
-    history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
+    history = model.fit(*training_data(model, dataset), epochs=2, batch_size=32, verbose=0)
     assert set(model.metric_names) <= set(history.history)
     assert "loss" in history.history
     for key in model.metric_names:
         assert np.isfinite(history.history[key]).all(), (key, history.history[key])
-    results = model.evaluate(dataset.x_test, batch_size=32, verbose=0, return_dict=True)
+    results = model.evaluate(
+        *training_data(model, dataset, "test"), batch_size=32, verbose=0, return_dict=True
+    )
     assert set(model.metric_names) <= set(results)
     assert all(np.isfinite(v) for v in results.values())
 
@@ -59,14 +76,15 @@ def test_fit_evaluate_sample_log_prob(name, variant):
     np.testing.assert_array_equal(samples, model.sample(7, seed=(1, 2)))
 
     if model.has_density:
-        log_p = model.log_prob(dataset.x_test[:9])
+        log_p = model.log_prob(dataset.x_test[:9], **label_kwargs(model, dataset, 9))
         assert log_p.dtype == tf.float32 and tuple(log_p.shape) == (9,)
         assert np.isfinite(log_p).all()
     else:
         with pytest.raises(NoDensityError, match=type(model).__name__):
-            model.log_prob(dataset.x_test[:9])
+            model.log_prob(dataset.x_test[:9], **label_kwargs(model, dataset, 9))
 
 
+@every_case
 def test_config_round_trip(name, variant):
     model, _ = make_tiny(name, variant=variant)
     config = model.get_config()
@@ -74,9 +92,10 @@ def test_config_round_trip(name, variant):
     assert json.dumps(clone.get_config(), default=list) == json.dumps(config, default=list)
 
 
+@every_case
 def test_save_load(name, variant, tmp_path):
     model, dataset = make_tiny(name, variant=variant)
-    model.fit(dataset.x_train, epochs=1, batch_size=32, verbose=0)
+    model.fit(*training_data(model, dataset), epochs=1, batch_size=32, verbose=0)
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -89,7 +108,7 @@ def test_save_load(name, variant, tmp_path):
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=key)
     # training goes on after loading
-    loaded.fit(dataset.x_train, epochs=1, batch_size=32, verbose=0)
+    loaded.fit(*training_data(loaded, dataset), epochs=1, batch_size=32, verbose=0)
 
 
 _LOAD_SCRIPT = textwrap.dedent(
@@ -123,7 +142,7 @@ def exported(tmp_path_factory):
         folder = tmp_path_factory.mktemp(f"export-{name}-{variant}")
         try:
             model, dataset = make_tiny(name, variant=variant)
-            model.fit(dataset.x_train, epochs=1, batch_size=32, verbose=0)
+            model.fit(*training_data(model, dataset), epochs=1, batch_size=32, verbose=0)
             model.export(str(folder / "export"))
         except Exception as error:  # reported by the model's own test
             live[case] = error
@@ -153,6 +172,7 @@ def exported(tmp_path_factory):
 
 
 @pytest.mark.xdist_group("export")  # one worker exports all models for one loading process
+@every_case
 def test_export_loads_without_tfdgm(name, variant, exported):
     live, jobs, results = exported
     case = CASE_IDS[CASES.index((name, variant))]
@@ -172,11 +192,15 @@ def test_export_loads_without_tfdgm(name, variant, exported):
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    ("name", "variant", "policy"),
+    [(*case, "mixed_float16") for case in CASES] + [(*c, "mixed_bfloat16") for c in BASE_CASES],
+    ids=[f"{i}-float16" for i in CASE_IDS] + [f"{n}-bfloat16" for n, _ in BASE_CASES],
+)
 def test_mixed_precision(name, variant, policy):
     keras.mixed_precision.set_global_policy(policy)
     model, dataset = make_tiny(name, variant=variant)
-    history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
+    history = model.fit(*training_data(model, dataset), epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert all(v.dtype == "float32" for v in model.trainable_variables)
     if policy == "mixed_float16":
@@ -186,17 +210,19 @@ def test_mixed_precision(name, variant, policy):
         )
     assert model.sample(3, seed=(1, 2)).dtype == tf.float32
     if model.has_density:
-        log_p = model.log_prob(dataset.x_test[:4])
+        log_p = model.log_prob(dataset.x_test[:4], **label_kwargs(model, dataset, 4))
         assert log_p.dtype == tf.float32 and np.isfinite(log_p).all()
 
 
+@base_case
 def test_jit_compile(name, variant):
     model, dataset = make_tiny(name, variant=variant)
     model.compile_default(learning_rate=1e-3, jit_compile=True)
-    history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
+    history = model.fit(*training_data(model, dataset), epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
 
 
+@base_case
 def test_mirrored_strategy(name, variant):
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
@@ -208,10 +234,11 @@ def test_mirrored_strategy(name, variant):
     )
     with strategy.scope():
         model, dataset = make_tiny(name, variant=variant)
-    history = model.fit(dataset.x_train, epochs=2, batch_size=32, verbose=0)
+    history = model.fit(*training_data(model, dataset), epochs=2, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
 
 
+@every_case
 def test_bad_input_raises_before_training(name, variant):
     model, dataset = make_tiny(name, variant=variant)
     before = [np.array(v) for v in model.trainable_variables]
@@ -222,16 +249,23 @@ def test_bad_input_raises_before_training(name, variant):
         bad["support"] = np.full_like(x, 0.5)
     elif model.support == "categorical":
         bad["support"] = np.full_like(x, float(model.num_categories))
+    y = training_data(model, dataset, n=8)[1:]  # the labels of a conditional model
+    if y:
+        bad_labels = {"labels": (x, np.full(8, 99)), "no labels": (x,)}
     for value in bad.values():
         with pytest.raises(ValueError, match=type(model).__name__):
-            model.fit(value, epochs=1, batch_size=4, verbose=0)
+            model.fit(value, *y, epochs=1, batch_size=4, verbose=0)
         if model.has_density:
             with pytest.raises(ValueError):
-                model.log_prob(value)
+                model.log_prob(value, **label_kwargs(model, dataset, 8))
+    for args in bad_labels.values() if y else ():
+        with pytest.raises(ValueError, match=type(model).__name__):
+            model.fit(*args, epochs=1, batch_size=4, verbose=0)
     for old, new in zip(before, model.trainable_variables):
         np.testing.assert_array_equal(old, np.array(new))
 
 
+@base_case
 def test_registry_entry(name, variant):
     entry = registry.get(name)
     assert entry.datasets and entry.training.get("epochs") and entry.description
@@ -242,6 +276,7 @@ def test_registry_entry(name, variant):
         entry.variant("no-such-variant")
 
 
+@every_case
 def test_density_kind_declared(name, variant):
     """``density`` is one of the four kinds and agrees with the registry and has_density."""
     model, _ = make_tiny(name, variant=variant)
@@ -250,6 +285,7 @@ def test_density_kind_declared(name, variant):
     assert model.density in registry.get(name).density.split("|")
 
 
+@base_case
 def test_labels_refused_by_unconditional_models(name, variant):
     """fit(x, y) on a model that cannot use labels fails before any step (it used to drop
     y without a word), for arrays and for (x, y) pipelines."""
@@ -267,6 +303,7 @@ def test_labels_refused_by_unconditional_models(name, variant):
         np.testing.assert_array_equal(old, np.array(new))
 
 
+@base_case
 def test_build_on_a_built_model_is_a_no_op(name, variant):
     model, _ = make_tiny(name, variant=variant)
     count = len(model.variables)
@@ -281,6 +318,7 @@ def _tiny_discrete_space(support: str):
     return grid.astype(np.float32), k
 
 
+@every_case
 def test_exact_density_sums_to_one(name, variant):
     """Every "exact" model of discrete data, built for a tiny space and trained a little,
     gives probabilities that sum to 1 +- 1e-5 over the whole space."""

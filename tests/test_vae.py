@@ -172,3 +172,30 @@ def test_constructor_rejects_bad_arguments():
         VAE(event_shape=(4,), architecture="conv")
     with pytest.raises(ValueError, match="num_importance_samples"):
         VAE(event_shape=(4,), num_importance_samples=0)
+
+
+def test_conditional_vae_sums_to_one_for_every_label():
+    """CVAE: sum_x p(x | y) = 1 over {0, 1}^5 for each of three labels, and the labels
+    matter: data whose first pixel is the label gets it right far above chance."""
+    space = _all_binary(5)
+    rng = np.random.default_rng(0)
+    y = rng.integers(3, size=600)
+    x = (rng.random((600, 5)) < 0.2).astype(np.float32)
+    x[:, 0] = y == 1  # the label shows in the data: pixel 0 is on exactly for class 1
+    x[:, 1] = y == 2
+    keras.utils.set_random_seed(0)
+    vae = VAE(event_shape=(5,), latent_dim=2, hidden_units=(32,), num_classes=3, seed=1)
+    assert vae.accepts_labels
+    vae.compile_default(learning_rate=1e-2)
+    vae.fit(x, y, epochs=15, batch_size=64, verbose=0)
+    for label in range(3):
+        labels = np.full(len(space), label)
+        log_p = vae.log_prob(space, num_samples=1000, seed=(1, label), labels=labels)
+        assert np.exp(np.asarray(log_p, np.float64)).sum() == pytest.approx(1.0, abs=0.03)
+    samples = np.asarray(vae.sample(300, seed=(2, 0), labels=np.repeat([0, 1, 2], 100)))
+    assert samples[100:200, 0].mean() > 0.9 and samples[:100, 0].mean() < 0.1
+    assert samples[200:, 1].mean() > 0.9 and samples[:200, 1].mean() < 0.1
+    with pytest.raises(ValueError, match="needs labels"):
+        vae.log_prob(space)
+    with pytest.raises(ValueError, match="VAE labels"):
+        vae.log_prob(space, labels=np.full(len(space), 3))

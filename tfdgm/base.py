@@ -47,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdgm import checks as _checks
 from tfdgm import data as _data
 from tfdgm import training as _training
 
@@ -90,8 +91,10 @@ class GenerativeModel(keras.Model):
     metric_names: tuple[str, ...] = ("loss",)
     #: What ``log_prob`` returns, one of :data:`DENSITIES`.
     density: str = "none"
-    #: Whether ``fit(x, y)`` passes ``y`` as ``labels=`` (conditional models).
+    #: Whether ``fit(x, y)`` passes ``y`` as ``labels=`` (conditional models), and the
+    #: :class:`tfdgm.data.EventSpec` labels are checked against before training.
     accepts_labels: bool = False
+    label_spec = None
     #: ``compile_default``'s learning rate and Keras steps per ``tf.function`` call.
     default_learning_rate: float = 1e-3
     default_steps_per_execution: int = 1
@@ -290,16 +293,20 @@ class GenerativeModel(keras.Model):
 
     def train_step(self, data):
         x, labels = self._unpack_batch(data)
-        if self.uses_statistics:
-            values = _training.accumulate_statistics(self, x, labels)
-        else:
-            values = self.training_update(x, labels=labels)
-        self.after_update()
+        # every op of the update waits for the batch's checks (finite, in support)
+        with tf.control_dependencies(_checks.batch_checks(self, data, "training")):
+            if self.uses_statistics:
+                values = _training.accumulate_statistics(self, x, labels)
+            else:
+                values = self.training_update(x, labels=labels)
+            self.after_update()
         return self._update_metrics(values, self._batch_size(x))
 
     def test_step(self, data):
         x, labels = self._unpack_batch(data)
-        return self._update_metrics(self._objective(x, labels, training=False), self._batch_size(x))
+        with tf.control_dependencies(_checks.batch_checks(self, data, "test")):
+            values = self._objective(x, labels, training=False)
+        return self._update_metrics(values, self._batch_size(x))
 
     # ----------------------------------------------------------------- contract
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
@@ -372,22 +379,25 @@ class GenerativeModel(keras.Model):
         )
         if self.uses_statistics:
             extra = [*extra, _training.ApplyStatistics()]
-        return super().fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=[*callbacks, *extra],
-            validation_data=validation_data,
-            initial_epoch=initial_epoch,
-            **kwargs,
-        )
+        x, validation_data = _checks.xla_pipelines(self, x, validation_data)
+        with _checks.BatchPosition(self) as position:  # a failed batch check: ValueError
+            return super().fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=[*callbacks, *extra, position],
+                validation_data=validation_data,
+                initial_epoch=initial_epoch,
+                **kwargs,
+            )
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """Keras ``evaluate``, after checking the inputs up front."""
         _training.check_inputs(self, x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        with _checks.BatchPosition(self):  # a failed batch check: ValueError
+            return super().evaluate(x, y, *args, **kwargs)
 
     # ----------------------------------------------------------------- compile
     def compile(self, optimizer=None, loss=None, **kwargs):

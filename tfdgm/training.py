@@ -30,10 +30,13 @@ def check_inputs(model, x, y=None, what="inputs"):
         return None
     if isinstance(x, tf.data.Dataset):
         first = []
+        labels = []
         for batch in x.take(4):
             batch_x, batch_y, _ = keras.utils.unpack_x_y_sample_weight(batch)
             first.append(model.validate(tf.nest.map_structure(np.asarray, batch_x)))
-            y = batch_y if y is None else y
+            labels.append(batch_y)
+        if labels and all(v is not None for v in labels):
+            y = np.concatenate([np.asarray(v) for v in labels])
         examples = None
         if first and not isinstance(first[0], dict):
             examples = np.concatenate(first)[:INITIALIZE_EXAMPLES]
@@ -55,6 +58,11 @@ def check_inputs(model, x, y=None, what="inputs"):
             f"{name} does not use labels, but {what} came with labels (y); fit it on x "
             "alone, or use a conditional model (num_classes=...)"
         )
+    if model.accepts_labels:
+        if y is None:
+            raise ValueError(f"{name} is conditional: {what} need labels, fit(x, y)")
+        if model.label_spec is not None:
+            model.label_spec.check(np.asarray(y), f"{name} labels")
     return examples
 
 

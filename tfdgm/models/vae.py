@@ -9,10 +9,17 @@ recognition model q(z|x) = N(mu(x), diag sigma(x)^2), optionally pushed through 
 ELBO <= IWAE_k <= IWAE_{k+1} <= log p(x) (Burda et al., 2016). ``log_prob`` estimates
 log p(x) by importance sampling with q as the proposal (IWAE with many samples).
 
+With ``num_classes=K`` it is the conditional VAE (Sohn et al., 2015): q(z|x, y) and
+p(x|z, y) see the one-hot label, p(z) stays N(0, I), and every bound is on log p(x | y).
+``fit(x, y)`` trains it, ``sample(n, labels=...)`` generates the chosen classes and
+``log_prob(x, labels=...)`` estimates log p(x | y).
+
 References:
     Kingma & Welling, Auto-Encoding Variational Bayes, ICLR 2014.
     Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, ICLR 2016.
     Rezende & Mohamed, Variational Inference with Normalizing Flows, ICML 2015.
+    Sohn, Lee & Yan, Learning Structured Output Representation using Deep Conditional
+    Generative Models, NeurIPS 2015.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import tensorflow_probability as tfp
 from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.bijectors import FlowLayer
+from tfdgm.data import EventSpec
 from tfdgm.estimators import chunked_log_mean_exp, log_mean_exp
 
 tfd = tfp.distributions
@@ -43,6 +51,7 @@ _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real"
         "digits-continuous",
         "mnist",
         "fashion-mnist",
+        "mnist5k",
         "moons",
         "8gaussians",
     ),
@@ -55,6 +64,7 @@ _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real"
         "flow-posterior": dict(posterior_flow="realnvp"),
         "conv": dict(architecture="conv"),
         "categorical": dict(dataset="digits-categorical"),
+        "conditional": dict(num_classes=10),
     },
     description="variational auto-encoder (ELBO / IWAE)",
 )
@@ -81,6 +91,8 @@ class VAE(GenerativeModel):
             ``"realnvp"``/``"maf"`` for a default one): q(z|x) becomes that bijector applied
             to the Normal (the KL is then estimated by Monte Carlo).
         log_prob_samples: default number of importance samples of ``log_prob``.
+        num_classes: K for a conditional VAE on labels in [0, K) (MLP networks, vector
+            events); None for the unconditional model.
 
     >>> vae = VAE(event_shape=(4,), latent_dim=2, hidden_units=(8,), seed=0)
     >>> vae.elbo(np.ones((3, 4), "float32")).shape
@@ -106,6 +118,7 @@ class VAE(GenerativeModel):
         num_importance_samples: int = 1,
         posterior_flow: keras.layers.Layer | None = None,
         log_prob_samples: int = 1000,
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -117,6 +130,10 @@ class VAE(GenerativeModel):
             raise ValueError("architecture='conv' needs image_shape=(H, W) or (H, W, C)")
         if int(num_importance_samples) < 1:
             raise ValueError(f"num_importance_samples must be >= 1, got {num_importance_samples}")
+        if num_classes is not None and (int(num_classes) < 2 or architecture == "conv"):
+            raise ValueError(
+                f"num_classes must be >= 2 and needs architecture='mlp', got {num_classes}"
+            )
         super().__init__(
             event_shape,
             support=heads.SUPPORT[likelihood],
@@ -132,6 +149,10 @@ class VAE(GenerativeModel):
         self.beta = float(beta)
         self.num_importance_samples = int(num_importance_samples)
         self.log_prob_samples = int(log_prob_samples)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        if self.num_classes is not None:
+            self.accepts_labels = True
+            self.label_spec = EventSpec((), "categorical", self.num_classes)
         num_out = heads.num_params(likelihood, self.event_shape, num_categories)
         if architecture == "conv":
             channels = num_out // int(np.prod(self.image_shape[:2]))
@@ -161,61 +182,83 @@ class VAE(GenerativeModel):
         )
 
     def _build(self):
-        x = tf.zeros([1, *self.event_shape])
-        self.encoder(x)
-        self.decoder(tf.zeros([1, self.latent_dim]))
+        labels = None if self.num_classes is None else tf.zeros([1], tf.int32)
+        self.encoder(self._condition(tf.zeros([1, *self.event_shape]), labels))
+        self.decoder(self._condition(tf.zeros([1, self.latent_dim]), labels))
         if self.posterior_flow is not None:
             self.posterior_flow.bijector().forward(tf.zeros([1, self.latent_dim]))
+
+    # ------------------------------------------------------------------ labels
+    def _condition(self, h, labels):
+        """``h`` with the one-hot label appended on its last axis (conditional VAE), the
+        label broadcast over ``h``'s leading (sample) dimensions; ``h`` itself otherwise."""
+        if self.num_classes is None:
+            return h
+        if labels is None:
+            raise ValueError(f"VAE(num_classes={self.num_classes}) needs labels=")
+        onehot = tf.one_hot(tf.cast(labels, tf.int32), self.num_classes, dtype=h.dtype)
+        onehot = tf.broadcast_to(onehot, tf.concat([tf.shape(h)[:-1], [self.num_classes]], 0))
+        return tf.concat([h, onehot], -1)
+
+    def _labels(self, labels):
+        """Labels validated when eager (integers in [0, K)), as int32; None passes."""
+        if labels is None or self.num_classes is None:
+            return None
+        if tf.executing_eagerly():
+            labels = self.label_spec.check(np.asarray(labels), "VAE labels")
+        return tf.cast(labels, tf.int32)
 
     # ------------------------------------------------------------------ the model
     def prior(self) -> tfd.Distribution:
         """p(z) = N(0, I_L)."""
         return tfd.Independent(tfd.Normal(tf.zeros([self.latent_dim]), 1.0), 1)
 
-    def encode(self, x) -> tfd.Distribution:
-        """q(z|x): diagonal Normal from the encoder, through the posterior flow if any."""
-        q = heads.normal(self.encoder(x), (self.latent_dim,))
+    def encode(self, x, labels=None) -> tfd.Distribution:
+        """q(z|x) (q(z|x, y) when conditional): diagonal Normal from the encoder, through the
+        posterior flow if any."""
+        q = heads.normal(self.encoder(self._condition(x, labels)), (self.latent_dim,))
         if self.posterior_flow is not None:
             q = tfd.TransformedDistribution(q, self.posterior_flow.bijector())
         return q
 
-    def posterior_location(self, x) -> tf.Tensor:
+    def posterior_location(self, x, labels=None) -> tf.Tensor:
         """A point summary of q(z|x), ``[batch, L]``: its mean, or with a posterior flow f
         the image f(mu) of the base Normal's mean (the mean through a non-affine flow has
         no closed form)."""
-        mean = heads.normal(self.encoder(x), (self.latent_dim,)).mean()
+        mean = heads.normal(self.encoder(self._condition(x, labels)), (self.latent_dim,)).mean()
         if self.posterior_flow is None:
             return mean
         return self.posterior_flow.bijector().forward(mean)
 
-    def decode(self, z) -> tfd.Distribution:
+    def decode(self, z, labels=None) -> tfd.Distribution:
         """p(x|z) from the decoder and the likelihood head; z is ``[..., L]``.
 
         Sample dimensions are folded into the batch before the decoder (``[k * batch, L]``),
         so any Keras layer works, ``keras.Sequential`` (which fixes its input rank) included.
         """
-        z = tf.convert_to_tensor(z)
-        params = self.decoder(tf.reshape(z, [-1, self.latent_dim]))  # (k * batch, P)
+        z = self._condition(tf.convert_to_tensor(z), labels)  # (k, batch, L [+ K])
+        params = self.decoder(tf.reshape(z, [-1, z.shape[-1]]))  # (k * batch, P)
         params = tf.reshape(params, tf.concat([tf.shape(z)[:-1], tf.shape(params)[1:]], 0))
         return heads.get(self.likelihood, params, self.event_shape, self.num_categories)
 
-    def _log_weights(self, x, num_samples: int, seed):
+    def _log_weights(self, x, num_samples: int, seed, labels=None):
         """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q: shape [k, batch]."""
-        q = self.encode(x)
+        q = self.encode(x, labels)
         z = q.sample(num_samples, seed=seed)  # (k, batch, L)
-        log_likelihood = self.decode(z).log_prob(x)  # (k, batch)
+        log_likelihood = self.decode(z, labels).log_prob(x)  # (k, batch)
         return log_likelihood, self.prior().log_prob(z) - q.log_prob(z), q
 
-    def elbo(self, x, seed=None) -> tf.Tensor:
+    def elbo(self, x, seed=None, labels=None) -> tf.Tensor:
         """Per-example ELBO E_q[log p(x|z)] - KL(q||p) (one-sample estimate), ``[batch]``."""
-        return self._bound(self._prepare(x), 1, seed)["elbo"]
+        return self._bound(self._prepare(x), 1, seed, labels=self._labels(labels))["elbo"]
 
-    def iwae(self, x, num_samples: int, seed=None) -> tf.Tensor:
+    def iwae(self, x, num_samples: int, seed=None, labels=None) -> tf.Tensor:
         """Per-example importance-weighted bound IWAE_k, ``[batch]``."""
-        return self._bound(self._prepare(x), int(num_samples), seed)["elbo"]
+        x, labels = self._prepare(x), self._labels(labels)
+        return self._bound(x, int(num_samples), seed, labels=labels)["elbo"]
 
-    def _bound(self, x, k: int, seed=None, beta: float = 1.0) -> dict:
-        log_likelihood, log_ratio, q = self._log_weights(x, k, self._seed(seed))
+    def _bound(self, x, k: int, seed=None, beta: float = 1.0, labels=None) -> dict:
+        log_likelihood, log_ratio, q = self._log_weights(x, k, self._seed(seed), labels)
         if k == 1:
             if self.posterior_flow is None:
                 kl = q.kl_divergence(self.prior())  # analytic KL of two Normals
@@ -231,8 +274,8 @@ class VAE(GenerativeModel):
             "kl": -tf.reduce_mean(log_ratio, 0),
         }
 
-    def objective(self, x, training=False):
-        values = self._bound(x, self.num_importance_samples, beta=self.beta)
+    def objective(self, x, training=False, labels=None):
+        values = self._bound(x, self.num_importance_samples, beta=self.beta, labels=labels)
         means = {k: tf.reduce_mean(v) for k, v in values.items()}
         return {
             "loss": -means["elbo"],
@@ -241,31 +284,43 @@ class VAE(GenerativeModel):
         }
 
     # ------------------------------------------------------------------ contract
-    def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100):
-        """Importance-sampled log p(x) ~= log (1/S) sum_s p(x, z_s)/q(z_s|x), ``[batch]``.
+    def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100, labels=None):
+        """Importance-sampled log p(x) ~= log (1/S) sum_s p(x, z_s)/q(z_s|x), ``[batch]``
+        (log p(x | y) with ``labels`` y for the conditional VAE).
 
         ``num_samples`` S defaults to ``log_prob_samples``; samples are drawn ``chunk`` at a
         time to bound memory. This is IWAE_S: a lower bound in expectation that tightens
         to log p(x) as S grows.
         """
-        x = self._prepare(x)
+        x, labels = self._prepare(x), self._labels(labels)
         num_samples = int(num_samples or self.log_prob_samples)
 
         def draw(k, seed):  # log p(x, z) - log q(z | x), (k, batch)
-            log_likelihood, log_ratio, _ = self._log_weights(x, k, seed)
+            log_likelihood, log_ratio, _ = self._log_weights(x, k, seed, labels)
             return log_likelihood + log_ratio
 
         return chunked_log_mean_exp(draw, num_samples, self._seed(seed), chunk)
 
-    def sample(self, num_samples: int, seed=None) -> tf.Tensor:
-        """x ~ p(x|z), z ~ p(z): float32 ``[num_samples, *event_shape]``."""
-        seed_z, seed_x = tf.unstack(tf.random.experimental.stateless_split(self._seed(seed), 2))
+    def sample(self, num_samples: int, seed=None, labels=None) -> tf.Tensor:
+        """x ~ p(x|z), z ~ p(z): float32 ``[num_samples, *event_shape]``. A conditional VAE
+        draws x ~ p(x|z, y) for ``labels`` y (one per sample, or one for all), or for labels
+        drawn uniformly when none are given."""
+        seed_z, seed_x, seed_y = tf.unstack(
+            tf.random.experimental.stateless_split(self._seed(seed), 3)
+        )
         z = self.prior().sample(num_samples, seed=seed_z)
-        return tf.cast(self.decode(z).sample(seed=seed_x), tf.float32)
+        if self.num_classes is not None:
+            if labels is None:
+                labels = tf.random.stateless_uniform(
+                    [num_samples], seed_y, 0, self.num_classes, dtype=tf.int32
+                )
+            labels = tf.broadcast_to(self._labels(labels), [num_samples])
+        return tf.cast(self.decode(z, labels).sample(seed=seed_x), tf.float32)
 
-    def reconstruct(self, x) -> tf.Tensor:
+    def reconstruct(self, x, labels=None) -> tf.Tensor:
         """Mean of p(x | z) at z = posterior_location(x): the reconstruction of ``x``."""
-        return self.decode(self.posterior_location(self._prepare(x))).mean()
+        x, labels = self._prepare(x), self._labels(labels)
+        return self.decode(self.posterior_location(x, labels), labels).mean()
 
     def interpolate(self, x_start, x_end, steps: int = 8) -> tf.Tensor:
         """Decoder means along the straight line between the posterior means of two inputs.
@@ -282,12 +337,21 @@ class VAE(GenerativeModel):
 
     def figures(self, dataset) -> dict:
         """The base pictures, plus 32 test images beside their reconstructions."""
-        figures = super().figures(dataset)
+        figures = super().figures(dataset) if self.num_classes is None else {}
+        if self.num_classes is not None and dataset.image_shape is not None:
+            from tfdgm import plotting
+
+            labels = np.repeat(np.arange(self.num_classes), 8)  # a row of 8 per class
+            samples = np.asarray(self.sample(len(labels), seed=(0, 1), labels=labels))
+            figures["samples"] = plotting.image_grid(
+                samples, dataset.image_shape, title="samples, one class a row", vmin=0, vmax=1
+            )
         if dataset.image_shape is not None:
             from tfdgm import plotting
 
             x = dataset.x_test[:32]
-            pairs = np.stack([x, np.asarray(self.reconstruct(x))], 1).reshape(64, -1)
+            y = None if self.num_classes is None else dataset.y_test[:32]
+            pairs = np.stack([x, np.asarray(self.reconstruct(x, y))], 1).reshape(64, -1)
             vmax = (dataset.num_categories - 1) if dataset.support == "categorical" else None
             figures["reconstructions"] = plotting.image_grid(
                 pairs,
@@ -303,18 +367,40 @@ class VAE(GenerativeModel):
         spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
         spec_z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
         endpoints = super().export_endpoints()
+        num_samples = min(self.log_prob_samples, 100)
+        if self.num_classes is None:
+            endpoints["log_prob"] = (
+                lambda x: self.log_prob(x, num_samples=num_samples, seed=(0, 0)),
+                [spec_x],
+            )
+            endpoints["encode"] = (
+                lambda x: {
+                    "mean": self.posterior_location(x),
+                    "stddev": heads.normal(self.encoder(x), (self.latent_dim,)).stddev(),
+                },
+                [spec_x],
+            )
+            endpoints["decode"] = (lambda z: self.decode(z).mean(), [spec_z])
+            return endpoints
+        spec_y = tf.TensorSpec([None], tf.int32, name="labels")
+        endpoints["sample"] = (
+            lambda n, seed, y: self.sample(n, seed=seed, labels=y),
+            [*endpoints["sample"][1], spec_y],
+        )
         endpoints["log_prob"] = (
-            lambda x: self.log_prob(x, num_samples=min(self.log_prob_samples, 100), seed=(0, 0)),
-            [spec_x],
+            lambda x, y: self.log_prob(x, num_samples=num_samples, seed=(0, 0), labels=y),
+            [spec_x, spec_y],
         )
         endpoints["encode"] = (
-            lambda x: {
-                "mean": self.posterior_location(x),
-                "stddev": heads.normal(self.encoder(x), (self.latent_dim,)).stddev(),
+            lambda x, y: {
+                "mean": self.posterior_location(x, y),
+                "stddev": heads.normal(
+                    self.encoder(self._condition(x, y)), (self.latent_dim,)
+                ).stddev(),
             },
-            [spec_x],
+            [spec_x, spec_y],
         )
-        endpoints["decode"] = (lambda z: self.decode(z).mean(), [spec_z])
+        endpoints["decode"] = (lambda z, y: self.decode(z, y).mean(), [spec_z, spec_y])
         return endpoints
 
     def get_config(self):
@@ -333,4 +419,5 @@ class VAE(GenerativeModel):
             "num_importance_samples": self.num_importance_samples,
             "posterior_flow": nets.serialize(self.posterior_flow),
             "log_prob_samples": self.log_prob_samples,
+            "num_classes": self.num_classes,
         }
