@@ -106,12 +106,14 @@ def hard_responsibilities(
     return np.eye(k)[assign]
 
 
-class _Mixture(GenerativeModel):
-    """Shared machinery of a mixture trained by EM: weights, E-step, initialization.
+class FiniteMixture(GenerativeModel):
+    """Base of the mixtures fitted from summed statistics: E-step, initialization, sampling.
 
-    A subclass creates its component variables in ``_build_components``, and implements
-    ``components()`` (a distribution of batch shape [K] over flat events of size D),
-    ``_moment_statistics(x, r)`` and ``_m_step(stats, counts)``.
+    A subclass creates its component variables (``means`` among them) in
+    ``_build_components``, and implements ``components()`` (a distribution of batch shape
+    [K] over flat events of size D), ``_moment_statistics(x, r)`` and
+    ``_m_step(stats, counts)``; a variational mixture overrides ``log_joint`` (the E-step's
+    log weights), ``mixing``/``distribution`` and ``apply_statistics`` too.
     """
 
     density = "exact"
@@ -218,15 +220,23 @@ class _Mixture(GenerativeModel):
         self._m_step(stats, counts)
         self.initialized.assign(1.0)
 
-    def initialize(self, x) -> None:
-        """One M-step on the initialization's responsibilities of ``x`` (see ``init``), unless
-        the model is already initialized (by ``set_parameters``, an earlier ``fit`` or a
-        loaded file)."""
-        if float(self.initialized.numpy()) > 0:
+    def initialize(self, x, responsibilities=None) -> None:
+        """One M-step on responsibilities of ``x``: the given ``[n, K]`` ones, else the
+        initialization's (see ``init``) unless the model is already initialized (by
+        ``set_parameters``, an earlier ``fit`` or a loaded file)."""
+        if responsibilities is None and float(self.initialized.numpy()) > 0:
             return
         x = self.validate(x).reshape(len(x), -1)
-        rng = np.random.default_rng(self.seed)
-        r = hard_responsibilities(x, self.num_components, rng, self.init)
+        if responsibilities is None:
+            rng = np.random.default_rng(self.seed)
+            r = hard_responsibilities(x, self.num_components, rng, self.init)
+        else:
+            r = np.asarray(responsibilities, np.float32)
+            if r.shape != (len(x), self.num_components):
+                raise ValueError(
+                    f"responsibilities must have shape {(len(x), self.num_components)}, "
+                    f"got {r.shape}"
+                )
         with self.distribute_strategy.scope():
             stats = self._statistics(tf.constant(x), tf.constant(r, tf.float32))
             self.apply_statistics(stats)
@@ -265,7 +275,7 @@ class _Mixture(GenerativeModel):
         if dataset.image_shape is not None:
             from tfdgm import plotting
 
-            order = np.argsort(-np.asarray(self.mixture_logits))[:64]
+            order = np.argsort(-np.asarray(self.mixing().logits_parameter()))[:64]
             figures["means"] = plotting.image_grid(
                 np.asarray(self.means)[order], dataset.image_shape, title="component means"
             )
@@ -293,7 +303,7 @@ class _Mixture(GenerativeModel):
     description="Gaussian mixture by EM (full, diagonal or spherical covariances)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class GaussianMixture(_Mixture):
+class GaussianMixture(FiniteMixture):
     """Mixture of Gaussians p(x) = sum_k pi_k N(x; mu_k, Sigma_k), trained by EM.
 
     Args:
@@ -417,7 +427,7 @@ class GaussianMixture(_Mixture):
     description="mixture of products of Bernoullis by EM",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class BernoulliMixture(_Mixture):
+class BernoulliMixture(FiniteMixture):
     """Mixture of factorized Bernoullis p(x) = sum_k pi_k prod_j mu_kj^x_j (1 - mu_kj)^(1 - x_j).
 
     Args:
