@@ -215,7 +215,7 @@ def test_nvil_control_variates_reduce_the_gradient_variance():
     less variance than plain REINFORCE's at the same weights (factor 20 when written)."""
     nvil = score_machine("nvil", seed=2)
     nvil.compile(optimizer=keras.optimizers.Adam(0.01))
-    nvil.fit(np.tile(X, (200, 1)), epochs=3, batch_size=50, verbose=0)
+    nvil.fit(np.tile(X, (100, 1)), epochs=2, batch_size=50, verbose=0)
     reinforce = HelmholtzMachine([3, 2], training="reinforce", seed=2)
     for layer, theirs in zip(
         reinforce.generative + reinforce.recognition, nvil.generative + nvil.recognition

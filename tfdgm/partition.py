@@ -337,7 +337,13 @@ class EnergyBasedModel(GenerativeModel):
             log_partition = self.log_partition(method or self.log_prob_method, seed=seed)
         if isinstance(log_partition, LogPartition):
             log_partition = log_partition.value
-        return -self.free_energy(x) - tf.cast(log_partition, tf.float32)
+        return -self.scored_free_energy(x) - tf.cast(log_partition, tf.float32)
+
+    def scored_free_energy(self, x) -> tf.Tensor:
+        """The F that ``log_prob`` scores: ``free_energy(x)``; a model with an intractable F
+        returns an upper bound on it (a DBM's variational free energy), which makes
+        ``log_prob`` a lower bound."""
+        return self.free_energy(x)
 
     def log_likelihood(self, x, method: str | None = None, seed=None) -> dict:
         """Mean log p(x) over a batch with the log Z it used and which method gave it

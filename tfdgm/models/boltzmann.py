@@ -99,6 +99,32 @@ def sequential_sweep(x, coupling, bias, start: int, stop: int, seed) -> tf.Tenso
     return tf.while_loop(lambda i, _: i < stop, body, (tf.constant(start), x))[1]
 
 
+class PersistentChainsTraining:
+    """Training through ``fit`` shared by the Boltzmann machines: advance the persistent
+    chains ``gibbs_steps`` sweeps, then one gradient step on ``_loss(v, chains)`` = mean
+    E(v, mean-field means) - mean E(chains). A subclass implements ``gibbs(state, steps)``,
+    ``_loss(v, state)``, ``_chain_state()`` and ``_store_chains(state)``."""
+
+    def objective(self, x, training=False):
+        """The training loss against the current chains (which are not advanced)."""
+        return self._loss(tf.cast(x, tf.float32), self._chain_state())[1]
+
+    def training_update(self, x, labels=None) -> dict:
+        """Advance the chains, then one step on the mean-field / persistent-chain loss."""
+        optimizer = self.optimizer_for("model")
+        chains = self.gibbs(self._chain_state(), self.gibbs_steps)
+        self._store_chains(chains)
+        with tf.GradientTape() as tape:
+            loss, values = self._loss(tf.cast(x, tf.float32), chains)
+            scaled = self._scaled(loss, optimizer)
+        self._minimize(scaled, self.trainable_variables, optimizer, tape)
+        return values
+
+    def default_optimizer(self, group: str, learning_rate: float):
+        """SGD with momentum 0.5 (persistent chains must keep up with the weights)."""
+        return keras.optimizers.SGD(learning_rate, momentum=0.5)
+
+
 @registry.register(
     "boltzmann",
     family="energy-based",
@@ -114,7 +140,7 @@ def sequential_sweep(x, coupling, bias, start: int, stop: int, seed) -> tf.Tenso
     description="general Boltzmann machine (lateral weights, mean-field + persistent chains)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class BoltzmannMachine(EnergyBasedModel):
+class BoltzmannMachine(PersistentChainsTraining, EnergyBasedModel):
     """Boltzmann machine E = -v'Rv - v'Wh - h'Sh - b'v - c'h, trained through ``fit``.
 
     Args:
@@ -385,26 +411,11 @@ class BoltzmannMachine(EnergyBasedModel):
         error = tf.reduce_mean(tf.reduce_sum(tf.square(v - v_hat), -1))
         return loss, {"loss": loss, "reconstruction_error": tf.stop_gradient(error)}
 
-    def objective(self, x, training=False):
-        """The training loss against the current chains (which are not advanced)."""
-        return self._loss(tf.cast(x, tf.float32), tf.convert_to_tensor(self.chains))[1]
+    def _chain_state(self):
+        return tf.convert_to_tensor(self.chains)
 
-    def training_update(self, x, labels=None) -> dict:
-        """Advance the persistent chains ``gibbs_steps`` sweeps, then one gradient step on
-        mean E(v, mu) - mean E(chains) (mean-field positive phase)."""
-        optimizer = self.optimizer_for("model")
-        chains = self.gibbs(tf.convert_to_tensor(self.chains), self.gibbs_steps)
-        self.chains.assign(chains)
-        v = tf.cast(x, tf.float32)
-        with tf.GradientTape() as tape:
-            loss, values = self._loss(v, chains)
-            scaled = self._scaled(loss, optimizer)
-        self._minimize(scaled, self.trainable_variables, optimizer, tape)
-        return values
-
-    def default_optimizer(self, group: str, learning_rate: float):
-        """SGD with momentum 0.5 (persistent chains must keep up with the weights)."""
-        return keras.optimizers.SGD(learning_rate, momentum=0.5)
+    def _store_chains(self, state) -> None:
+        self.chains.assign(state)
 
     # ------------------------------------------------------------------ partition function
     def _enumerated_units(self) -> int:

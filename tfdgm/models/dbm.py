@@ -56,11 +56,10 @@ import tensorflow as tf
 
 from tfdgm import registry
 from tfdgm.base import PACKAGE, GenerativeModel
-from tfdgm.models.boltzmann import bernoulli_logits
+from tfdgm.models.boltzmann import PersistentChainsTraining, bernoulli_logits
 from tfdgm.partition import (
     EXACT_MAX_UNITS,
     EnergyBasedModel,
-    LogPartition,
     binary_configurations,
     in_graph,
 )
@@ -87,7 +86,7 @@ def _bernoulli_entropy(mu) -> tf.Tensor:
     description="deep Boltzmann machine (mean-field positive phase, persistent chains, AIS)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class DBM(EnergyBasedModel):
+class DBM(PersistentChainsTraining, EnergyBasedModel):
     """Deep Boltzmann machine trained through ``fit`` (Salakhutdinov & Hinton, 2009).
 
     Args:
@@ -326,16 +325,10 @@ class DBM(EnergyBasedModel):
         v = self._prepare(v)
         return -self.free_energy(v) - self.log_partition("exact").value
 
-    def log_prob(self, x, method: str | None = None, log_partition=None, seed=None):
-        """The variational bound -F_q(x) - log Z <= log p(x), ``[batch]``; log Z exact when
-        enumerable, else AIS with seed (0, 0) (``method`` chooses; see EnergyBasedModel)."""
-        x = self._prepare(x)
-        if log_partition is None:
-            seed = (0, 0) if seed is None else seed
-            log_partition = self.log_partition(method or self.log_prob_method, seed=seed)
-        if isinstance(log_partition, LogPartition):
-            log_partition = log_partition.value
-        return -self.variational_free_energy(x) - tf.cast(log_partition, tf.float32)
+    def scored_free_energy(self, x) -> tf.Tensor:
+        """What ``log_prob`` scores: F_q(x) >= F(x), so log_prob = -F_q(x) - log Z is the
+        variational lower bound (log Z exact when enumerable, else AIS with seed (0, 0))."""
+        return self.variational_free_energy(x)
 
     # ------------------------------------------------------------------ Gibbs sampling
     def gibbs_sweep(self, layers, seed, beta=1.0) -> list[tf.Tensor]:
@@ -394,27 +387,12 @@ class DBM(EnergyBasedModel):
         error = tf.reduce_mean(tf.reduce_sum(tf.square(v - v_hat), -1))
         return loss, {"loss": loss, "reconstruction_error": tf.stop_gradient(error)}
 
-    def objective(self, x, training=False):
-        """The training loss against the current chains (which are not advanced)."""
-        chains = [tf.convert_to_tensor(c) for c in self.chains]
-        return self._loss(tf.cast(x, tf.float32), chains)[1]
+    def _chain_state(self):
+        return [tf.convert_to_tensor(c) for c in self.chains]
 
-    def training_update(self, x, labels=None) -> dict:
-        """Advance the chains ``gibbs_steps`` sweeps, then one step on mean E(v, mu) -
-        mean E(chains) (mean-field positive phase, persistent negative phase)."""
-        optimizer = self.optimizer_for("model")
-        chains = self.gibbs([tf.convert_to_tensor(c) for c in self.chains], self.gibbs_steps)
-        for variable, h in zip(self.chains, chains):
+    def _store_chains(self, state) -> None:
+        for variable, h in zip(self.chains, state):
             variable.assign(h)
-        with tf.GradientTape() as tape:
-            loss, values = self._loss(tf.cast(x, tf.float32), chains)
-            scaled = self._scaled(loss, optimizer)
-        self._minimize(scaled, self.trainable_variables, optimizer, tape)
-        return values
-
-    def default_optimizer(self, group: str, learning_rate: float):
-        """SGD with momentum 0.5 (persistent chains must keep up with the weights)."""
-        return keras.optimizers.SGD(learning_rate, momentum=0.5)
 
     # ------------------------------------------------------------------ partition function
     def _enumerated_units(self) -> int:
