@@ -79,7 +79,7 @@ def _bernoulli_entropy(mu) -> tf.Tensor:
     "dbm",
     family="energy-based",
     datasets=("digits",),
-    training=dict(epochs=100, batch_size=32),
+    training=dict(epochs=50, batch_size=32),
     hparams=dict(hidden_sizes=(64, 20), num_chains=100),
     tiny=dict(hidden_sizes=(8, 4), num_chains=16, sample_steps=10, ais_chains=16, ais_betas=50),
     variants={"three_layers": dict(hidden_sizes=(6, 4, 3), mean_field_steps=3)},
@@ -106,7 +106,7 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
     """
 
     density = "estimate"  # a variational lower bound with an exact or AIS log Z
-    default_learning_rate = 0.01
+    default_learning_rate = 0.05  # the digits run of docs/energy.md
     default_steps_per_execution = 8
     metric_names = ("loss", "reconstruction_error")
 
