@@ -1,0 +1,101 @@
+"""Bad inputs are refused, loudly, naming the model: every registered model x {NaN, inf,
+out of support, wrong shape, wrong dtype} x {first batch, later batch}.
+
+First batch: ``fit`` on a NumPy array whose fourth row is bad (checked up front, or when
+the step is traced). Later batch: one training step on a bad batch (eager, so no model
+is traced; the same asserts run in the compiled step, see the fit tests below), which
+must raise before any weight or optimizer state changes. (That good batches pass the
+same checks, compiled, is what every fit of the contract suite shows.)
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import MODEL_NAMES, make_tiny
+
+from tfdgm import checks
+
+KINDS = ("nan", "inf", "support", "shape", "dtype")
+
+
+def _bad(x: np.ndarray, kind: str, support: str, num_categories, row: int = 3):
+    """``x`` spoiled in one way (None when ``kind`` cannot apply to this support)."""
+    x = np.array(x, np.float32)
+    flat = x.reshape(len(x), -1)
+    if kind in ("nan", "inf"):
+        flat[row, 1] = np.nan if kind == "nan" else -np.inf
+    elif kind == "support":
+        if support == "real":
+            return None  # every finite value is in the support
+        flat[row, 1] = 0.5 if support == "binary" else float(num_categories)
+    elif kind == "shape":
+        return np.concatenate([x, x[..., :1]], axis=-1)
+    elif kind == "dtype":
+        return x.astype(np.complex64) + 1j
+    return flat.reshape(x.shape)
+
+
+def _state(model):
+    groups = model.optimizer_groups() if model._optimizers else {}
+    variables = [*model.weights, *[v for g in groups for v in model.optimizer_for(g).variables]]
+    return [np.array(v.numpy()) for v in variables]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_bad_input_is_refused_naming_the_model(name):
+    model, dataset = make_tiny(name)
+    model.run_eagerly = True
+    cls = type(model).__name__
+    tried = 0
+    for kind in KINDS:
+        bad = _bad(dataset.x_train[:16], kind, model.support, model.num_categories)
+        if bad is None:
+            continue
+        with pytest.raises(ValueError, match=cls) as first:
+            model.fit(bad, batch_size=8, epochs=1, verbose=0)
+        before = _state(model)
+        with pytest.raises(ValueError, match=cls) as later, checks.BatchPosition(model):
+            model.train_step(tf.constant(bad[:8]))
+        for a, b in zip(before, _state(model)):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}, {kind}: the state changed")
+        if kind in ("nan", "inf", "support"):  # the message shows the value and where
+            value = {"nan": "nan", "inf": "-inf", "support": ""}[kind]
+            assert value in str(later.value) and "at index [3, 1]" in str(later.value), later
+        assert "Traceback" not in str(first.value)
+        tried += 2
+    assert tried >= 8
+
+
+@pytest.mark.parametrize("name, jit", [("vae", False), ("made", True)])
+def test_a_bad_later_batch_stops_fit_before_the_update(name, jit):
+    """Compiled (and XLA-compiled, where the asserts run in the input pipeline) fit on a
+    pipeline whose 6th batch is bad: a ValueError naming the model, the batch, the value,
+    and the weights are those after batch 5."""
+    model, dataset = make_tiny(name)
+    model.compile_default(jit_compile=jit)
+    x = _bad(dataset.x_train[:64], "support", model.support, model.num_categories, row=43)
+    snapshots = {}
+    snapshot = lambda batch, logs: snapshots.update({batch: _state(model)})
+    record = tf.keras.callbacks.LambdaCallback(on_train_batch_end=snapshot)
+    with pytest.raises(ValueError) as error:
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), callbacks=[record], verbose=0)
+    message = str(error.value)
+    assert message.startswith(f"{type(model).__name__}: training batch 6 of epoch 1 holds 0.5")
+    assert "at index [3, 1]" in message and "expected binary values in {0, 1}" in message
+    assert max(snapshots) == 4  # 0-based: batches 1..5 trained
+    for a, b in zip(snapshots[4], _state(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_batch_of_the_wrong_shape_is_caught_when_the_shape_is_only_known_at_run_time():
+    model, _ = make_tiny("vae")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    def step(x):
+        with tf.control_dependencies(checks.batch_checks(model, x)):
+            return tf.identity(x)
+
+    step(tf.zeros([4, 64]))
+    with pytest.raises(ValueError, match=r"VAE: a training batch of shape \(4, 65\); expected"):
+        with checks.BatchPosition(model):
+            step(tf.zeros([4, 65]))
