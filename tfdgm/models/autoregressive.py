@@ -45,7 +45,7 @@ from tfdgm.estimators import log_mean_exp
 tfd = tfp.distributions
 
 
-_DATASETS = ("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist")
+_DATASETS = ("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist", "mnist5k")
 
 
 class AutoregressiveModel(GenerativeModel):

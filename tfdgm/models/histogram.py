@@ -217,7 +217,7 @@ class Histogram(_CountModel):
 @registry.register(
     "factorized",
     family="likelihood",
-    datasets=("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist"),
+    datasets=("digits", "digits-categorical", "digits-crop8", "mnist", "fashion-mnist", "mnist5k"),
     training=dict(epochs=1, batch_size=256),
     hparams=dict(smoothing=1.0),
     tiny=dict(smoothing=1.0),

@@ -80,7 +80,7 @@ def _pooled_std(x) -> float:
 @registry.register(
     "rbm",
     family="energy-based",
-    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
+    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist", "mnist5k"),
     training=dict(epochs=100, batch_size=32),
     hparams=dict(num_hidden=64, cd_k=1, persistent=False),
     tiny=dict(
