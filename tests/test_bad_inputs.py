@@ -66,7 +66,7 @@ def test_every_bad_input_is_refused_naming_the_model(name):
     assert tried >= 8
 
 
-@pytest.mark.parametrize("name, jit", [("vae", False), ("made", True)])
+@pytest.mark.parametrize("name, jit", [("vae", False), ("factorized", True)])
 def test_a_bad_later_batch_stops_fit_before_the_update(name, jit):
     """Compiled (and XLA-compiled, where the asserts run in the input pipeline) fit on a
     pipeline whose 6th batch is bad: a ValueError naming the model, the batch, the value,
