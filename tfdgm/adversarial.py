@@ -279,6 +279,8 @@ class AdversarialModel(ImplicitModel):
         self._minimize(scaled, groups["generator"], g_optimizer, tape)
         return {**values, "g_loss": g_loss}
 
+    # The pre-v2 attribute names. Keras saves an optimizer's state under the attribute it
+    # is reached by, so these also keep the optimizer state of older .keras files loading.
     @property
     def generator_optimizer(self):
         """``optimizer_for("generator")``."""
