@@ -123,6 +123,57 @@ def _parser(model_help: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null: its C++ start-up
+    lines (the absl pre-initialization warning, CUDA stubs on a machine without a GPU)
+    ignore ``TF_CPP_MIN_LOG_LEVEL``. A failing import raises as usual, stderr restored."""
+    if "tensorflow" in sys.modules:
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _cached(name: str, compute) -> str:
+    """``compute()``'s text, kept in ``~/.cache/tfdgm`` (or ``$XDG_CACHE_HOME/tfdgm``)
+    under a key of the package's source files (paths, sizes, modification times), so that
+    ``list`` and ``train MODEL --help`` need not import TensorFlow and every model again
+    until the code changes. Without a writable cache it just computes."""
+    import hashlib
+    import re
+
+    if not re.fullmatch(r"[\w.-]+", name):
+        return compute()
+    package = os.path.dirname(os.path.abspath(__file__))
+    stamp = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(package)):
+        for file in sorted(f for f in files if f.endswith(".py")):
+            info = os.stat(os.path.join(folder, file))
+            stamp.update(f"{folder}/{file}:{info.st_size}:{info.st_mtime_ns};".encode())
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(root, "tfdgm", f"{name}-{stamp.hexdigest()[:16]}.txt")
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        pass
+    _import_tensorflow_quietly()
+    text = compute()
+    try:
+        from tfdgm import atomic
+
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic.write_bytes(path, text.encode())
+    except OSError:
+        pass
+    return text
+
+
 def _model_help(argv: list[str]) -> str | None:
     """The model section of ``train MODEL --help`` (None for any other command line)."""
     if len(argv) < 2 or argv[0] != "train" or not {"-h", "--help"} & set(argv):
@@ -130,23 +181,28 @@ def _model_help(argv: list[str]) -> str | None:
     model = next((a for a in argv[1:] if not a.startswith("-")), None)
     if model is None:
         return None
-    from tfdgm import runs
 
-    try:
-        return runs.describe(model)
-    except ValueError as error:
-        return str(error)
+    def describe() -> str:
+        from tfdgm import runs
+
+        try:
+            return runs.describe(model)
+        except ValueError as error:
+            return str(error)
+
+    return _cached(f"help-{model}", describe)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser(_model_help(argv)).parse_args(argv)
+    if args.command == "list":
+        print(_cached("list", lambda: __import__("tfdgm.runs").runs.listing()))
+        return 0
+    _import_tensorflow_quietly()
     from tfdgm import runs
 
     try:
-        if args.command == "list":
-            print(runs.listing())
-            return 0
         if args.command == "sample":
             out = runs.sample_export(args.run, args.num_samples, args.seed, args.out)
             print(f"wrote {args.num_samples} samples to {out}")

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import tfdgm.models  # noqa: F401  (importing it registers every model)
 from tfdgm import atomic, data, registry
 from tfdgm.settings import (  # noqa: F401  (part of this module's API)
     RunError,
