@@ -26,12 +26,17 @@ from conftest import (
 from tfdgm import NoDensityError, data, registry
 from tfdgm.base import DENSITIES
 
-#: Every (model, variant) pair; the costlier settings (bfloat16, XLA, two replicas) and the
-#: checks that do not depend on hyperparameters run on each entry's base configuration.
+#: Every (model, variant) pair. Each entry's base configuration runs every check; each
+#: variant runs fit/evaluate/sample/log_prob and save/load in one test, the export in the
+#: shared fresh process, and the density checks (so the suite stays under 10 minutes).
 every_case = pytest.mark.parametrize(("name", "variant"), CASES, ids=CASE_IDS)
 BASE_CASES = [case for case in CASES if case[1] is None]
 base_case = pytest.mark.parametrize(
     ("name", "variant"), BASE_CASES, ids=[name for name, _ in BASE_CASES]
+)
+VARIANT_CASES = [case for case in CASES if case[1] is not None]
+variant_case = pytest.mark.parametrize(
+    ("name", "variant"), VARIANT_CASES, ids=[f"{n}[{v}]" for n, v in VARIANT_CASES]
 )
 
 
@@ -55,10 +60,8 @@ def _endpoint_values(model, dataset):
     return out
 
 
-@every_case
-def test_fit_evaluate_sample_log_prob(name, variant):
-    model, dataset = make_tiny(name, variant=variant)
-    history = model.fit(*training_data(model, dataset), epochs=2, batch_size=32, verbose=0)
+def _fit_evaluate_sample_log_prob(model, dataset, epochs: int):
+    history = model.fit(*training_data(model, dataset), epochs=epochs, batch_size=32, verbose=0)
     assert set(model.metric_names) <= set(history.history)
     assert "loss" in history.history
     for key in model.metric_names:
@@ -84,18 +87,9 @@ def test_fit_evaluate_sample_log_prob(name, variant):
             model.log_prob(dataset.x_test[:9], **label_kwargs(model, dataset, 9))
 
 
-@every_case
-def test_config_round_trip(name, variant):
-    model, _ = make_tiny(name, variant=variant)
-    config = model.get_config()
-    clone = type(model).from_config(json.loads(json.dumps(config, default=list)))
-    assert json.dumps(clone.get_config(), default=list) == json.dumps(config, default=list)
-
-
-@every_case
-def test_save_load(name, variant, tmp_path):
-    model, dataset = make_tiny(name, variant=variant)
-    model.fit(*training_data(model, dataset), epochs=1, batch_size=32, verbose=0)
+def _save_load(model, dataset, tmp_path):
+    """Saved and loaded: the same class and config, equal exported endpoints, and it
+    trains on."""
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -107,8 +101,38 @@ def test_save_load(name, variant, tmp_path):
     assert expected.keys() == got.keys()
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=key)
-    # training goes on after loading
     loaded.fit(*training_data(loaded, dataset), epochs=1, batch_size=32, verbose=0)
+
+
+@base_case
+def test_fit_evaluate_sample_log_prob(name, variant):
+    model, dataset = make_tiny(name, variant=variant)
+    _fit_evaluate_sample_log_prob(model, dataset, epochs=2)
+
+
+@base_case
+def test_config_round_trip(name, variant):
+    model, _ = make_tiny(name, variant=variant)
+    config = model.get_config()
+    clone = type(model).from_config(json.loads(json.dumps(config, default=list)))
+    assert json.dumps(clone.get_config(), default=list) == json.dumps(config, default=list)
+
+
+@base_case
+def test_save_load(name, variant, tmp_path):
+    model, dataset = make_tiny(name, variant=variant)
+    model.fit(*training_data(model, dataset), epochs=1, batch_size=32, verbose=0)
+    _save_load(model, dataset, tmp_path)
+
+
+@variant_case
+def test_variant_fits_samples_saves_and_loads(name, variant, tmp_path):
+    """Each variant of an entry, in one go: fit, evaluate, sample, log_prob, then the
+    save/load round trip (config, endpoints, training on). Its export is checked with
+    every other model's in test_export_loads_without_tfdgm."""
+    model, dataset = make_tiny(name, variant=variant)
+    _fit_evaluate_sample_log_prob(model, dataset, epochs=1)
+    _save_load(model, dataset, tmp_path)
 
 
 _LOAD_SCRIPT = textwrap.dedent(
@@ -192,11 +216,8 @@ def test_export_loads_without_tfdgm(name, variant, exported):
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
 
 
-@pytest.mark.parametrize(
-    ("name", "variant", "policy"),
-    [(*case, "mixed_float16") for case in CASES] + [(*c, "mixed_bfloat16") for c in BASE_CASES],
-    ids=[f"{i}-float16" for i in CASE_IDS] + [f"{n}-bfloat16" for n, _ in BASE_CASES],
-)
+@base_case
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision(name, variant, policy):
     keras.mixed_precision.set_global_policy(policy)
     model, dataset = make_tiny(name, variant=variant)
@@ -238,7 +259,7 @@ def test_mirrored_strategy(name, variant):
     assert np.isfinite(history.history["loss"]).all()
 
 
-@every_case
+@base_case
 def test_bad_input_raises_before_training(name, variant):
     model, dataset = make_tiny(name, variant=variant)
     before = [np.array(v) for v in model.trainable_variables]

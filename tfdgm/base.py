@@ -166,8 +166,9 @@ class GenerativeModel(keras.Model):
         raise NotImplementedError
 
     def call(self, x, training=False):
-        """``log_prob(x)`` for models with a density; density-free models override it (a
-        GAN returns its critic's output, an MMD network its generator applied to x)."""
+        """``log_prob(x)``: float32 ``[batch]`` for models with a density; a model with
+        ``density == "none"`` raises :class:`NoDensityError` unless it overrides ``call``
+        (a GAN returns its critic's output V(x))."""
         return self.log_prob(x)
 
     @property

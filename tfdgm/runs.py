@@ -227,7 +227,7 @@ class Run:
         if not isinstance(dataset, data.Dataset):
             try:
                 dataset = data.load(name)
-            except FileNotFoundError as error:
+            except (FileNotFoundError, ImportError) as error:  # a missing file or extra
                 raise RunError(str(error)) from None
         return cls(
             entry=entry,
