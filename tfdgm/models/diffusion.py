@@ -1,0 +1,629 @@
+"""Denoising diffusion probabilistic models (Ho et al., 2020) and DDIM sampling (Song et al., 2021).
+
+Data x are mapped to y in [-1, 1] (discrete data with K levels: y = 2l/(K-1) - 1; real data:
+y = (x - shift)/scale). With beta_1..beta_T, alpha_t = 1 - beta_t, abar_t = prod_{s<=t} alpha_s:
+
+    forward step     q(y_t | y_{t-1}) = N(sqrt(alpha_t) y_{t-1}, beta_t I)
+    forward marginal q(y_t | y_0)     = N(sqrt(abar_t) y_0, (1 - abar_t) I)
+    posterior        q(y_s | y_t, y_0) = N(c_0 y_0 + c_t y_t, var I), s < t, with
+                     abar_{t|s} = abar_t/abar_s,
+                     c_0 = sqrt(abar_s)(1 - abar_{t|s})/(1 - abar_t),
+                     c_t = sqrt(abar_{t|s})(1 - abar_s)/(1 - abar_t),
+                     var = (1 - abar_s)(1 - abar_{t|s})/(1 - abar_t)   (Ho et al. eq. 7 for s = t-1)
+    reverse step     p(y_s | y_t) = N(posterior mean at y_0 = yhat_0(y_t, t), sigma^2 I),
+                     sigma^2 = var ("small") or 1 - abar_{t|s} ("large").
+
+The network f(y_t, t) predicts eps (``prediction="epsilon"``), y_0 (``"x0"``) or
+v = sqrt(abar_t) eps - sqrt(1 - abar_t) y_0 (``"v"``, Salimans & Ho, 2022); training minimizes
+the simple loss E_{t ~ U{1..T}, eps} ||f(y_t, t) - target||^2 (mean over dimensions).
+
+The variational bound (in nats, per example) is
+
+    log p(x) >= -KL(q(y_T|y_0) || N(0, I)) - sum_{t=2}^T KL(q(y_{t-1}|y_t, y_0) || p(y_{t-1}|y_t))
+                + log p(x | y_1),
+
+with the discretized decoder of Ho et al. section 3.3 for discrete data (the probability of
+the bin of width 2/(K-1) around y_0 under N(yhat_0(y_1, 1), sigma_1^2), outer bins open) and a
+Gaussian density for real data (minus D log scale for the change of units); sigma_1^2 =
+var(2, 1) (Ho et al.'s clipped variance). ``log_prob(x, method="ode")`` is instead the exact
+log-density of the probability-flow ODE dy/du = -beta(u)/2 [y + score(y, u)], score =
+-eps_hat/sqrt(1 - abar(u)), on continuous time u (log abar interpolated linearly between the
+integer steps), by the instantaneous change of variables (Chen et al., 2018; Song et al., 2021b).
+
+DDIM (eta >= 0) steps over a subsequence 0 = tau_0 < ... < tau_S = T:
+y_s = sqrt(abar_s) yhat_0 + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z, sigma = eta sqrt(var);
+eta = 0 is deterministic (and invertible: :meth:`DDPM.encode`), eta = 1 is the ancestral sampler.
+Sampling and the bound use exponential-moving-average (EMA) weights of the network.
+
+References:
+    Sohl-Dickstein et al., Deep Unsupervised Learning using Nonequilibrium Thermodynamics, 2015.
+    Ho, Jain & Abbeel, Denoising Diffusion Probabilistic Models, NeurIPS 2020.
+    Song, Meng & Ermon, Denoising Diffusion Implicit Models, ICLR 2021.
+    Nichol & Dhariwal, Improved Denoising Diffusion Probabilistic Models, ICML 2021.
+    Song et al., Score-Based Generative Modeling through Stochastic Differential Equations, 2021b.
+    Salimans & Ho, Progressive Distillation for Fast Sampling of Diffusion Models, ICLR 2022.
+    Grathwohl et al., FFJORD, ICLR 2019 (Hutchinson's trace estimator).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfdgm import metrics, nets, ode, registry
+from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.schedules import NoiseSchedule
+
+tfd = tfp.distributions
+
+PREDICTIONS = ("epsilon", "x0", "v")
+SAMPLERS = ("ddpm", "ddim")
+VARIANCES = ("small", "large")
+#: Datasets of ``tfdgm train ddpm`` (the first is the default).
+DATASETS = tuple(
+    "digits-continuous digits digits-categorical mnist-continuous mnist 8gaussians checkerboard "
+    "moons spirals".split()
+)
+#: ``log_prob(method="ode")`` takes the exact divergence (D backward passes) up to this many
+#: dimensions and Hutchinson's estimator (one Rademacher probe per example) above.
+EXACT_TRACE_MAX_DIM = 10
+
+
+#: Constructor arguments kept as attributes of the same name (``get_config``).
+_CONFIG = (
+    "event_shape num_timesteps prediction ema_decay support variance clip_denoised shift scale "
+    "sampler sample_steps eta architecture image_shape filters channel_mult units num_blocks "
+    "embedding_dim"
+).split()
+
+
+class _Functions:
+    """Holds a model's graph functions out of sight of Keras/TF tracking (not saved)."""
+
+    def __init__(self):
+        self.cache = {}
+
+
+def _normal(loc, scale, event_rank):
+    return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=event_rank)
+
+
+@registry.register(
+    "ddpm",
+    family="diffusion",
+    datasets=DATASETS,
+    training=dict(epochs=100, batch_size=64),
+    hparams=dict(num_timesteps=1000, filters=32, embedding_dim=64),
+    tiny=dict(num_timesteps=20, filters=4, units=16, num_blocks=1, embedding_dim=8),
+    variants={
+        "cosine": dict(schedule="cosine"),
+        "x0": dict(prediction="x0"),
+        "v": dict(prediction="v", variance="large"),
+        "ddim": dict(sampler="ddim", sample_steps=5),
+        "binary": dict(dataset="digits"),
+        "8gaussians": dict(dataset="8gaussians"),
+    },
+    description="denoising diffusion (DDPM/DDIM sampling, variational bound)",
+)
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DDPM(GenerativeModel):
+    """Denoising diffusion probabilistic model with EMA weights, DDPM/DDIM samplers and its bound.
+
+    Args:
+        event_shape: shape of one data point.
+        num_timesteps: T.
+        schedule: ``"linear"`` or ``"cosine"`` (see :class:`NoiseSchedule`).
+        prediction: what the network predicts, ``"epsilon"``, ``"x0"`` or ``"v"``.
+        denoiser: a Keras layer ``call(y, t)`` with y ``[batch, prod(event_shape)]`` and t
+            ``[batch]`` float timesteps, returning ``[batch, prod(event_shape)]``; default a
+            :class:`tfdgm.nets.DenoisingUNet` (``architecture="unet"``) or
+            :class:`tfdgm.nets.DenoisingMLP`.
+        ema_decay: EMA decay; update n uses min(ema_decay, (1 + n)/(10 + n)).
+        support, num_categories: as :class:`tfdgm.GenerativeModel` (discrete data get the
+            discretized decoder).
+        variance: reverse-process variance, ``"small"`` (posterior variance) or ``"large"``.
+        clip_denoised: clip yhat_0 to [-1, 1] (bounded data).
+        shift, scale: real data are y = (x - shift)/scale.
+        sampler, sample_steps, eta: defaults of :meth:`sample` (``None`` steps: T).
+        architecture: ``"unet"`` (needs ``image_shape``) or ``"mlp"``.
+        image_shape, filters, channel_mult: the default U-Net.
+        units, num_blocks: the default MLP.
+        embedding_dim: width of the default network's time embedding.
+
+    >>> model = DDPM((2,), num_timesteps=10, units=8, num_blocks=1, embedding_dim=4, seed=0)
+    >>> model.sample(3, seed=(1, 2)).shape, model.log_prob(np.zeros((4, 2), "float32")).shape
+    (TensorShape([3, 2]), TensorShape([4]))
+    """
+
+    density = "bound"
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        num_timesteps: int = 1000,
+        schedule: str = "linear",
+        prediction: str = "epsilon",
+        denoiser: keras.layers.Layer | None = None,
+        ema_decay: float = 0.999,
+        support: str = "real",
+        num_categories: int | None = None,
+        variance: str = "small",
+        clip_denoised: bool = False,
+        shift: float = 0.0,
+        scale: float = 1.0,
+        sampler: str = "ddpm",
+        sample_steps: int | None = None,
+        eta: float = 0.0,
+        architecture: str = "mlp",
+        image_shape: Sequence[int] | None = None,
+        filters: int = 32,
+        channel_mult: Sequence[int] = (1, 2),
+        units: int = 128,
+        num_blocks: int = 3,
+        embedding_dim: int = 64,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        for value, choices in zip(
+            (prediction, sampler, variance), (PREDICTIONS, SAMPLERS, VARIANCES)
+        ):
+            if value not in choices:
+                raise ValueError(f"expected one of {choices}, got {value!r}")
+        if architecture not in ("mlp", "unet") or (architecture == "unet" and image_shape is None):
+            raise ValueError("architecture must be 'mlp' or 'unet' (with image_shape)")
+        if int(num_timesteps) < 2:
+            raise ValueError(f"num_timesteps must be >= 2, got {num_timesteps}")
+        if support == "binary":
+            num_categories = 2
+        super().__init__(event_shape, support, num_categories, seed=seed, **kwargs)
+        self.schedule = NoiseSchedule(num_timesteps, schedule)
+        self.num_timesteps, self.prediction = int(num_timesteps), prediction
+        self.ema_decay, self.variance = float(ema_decay), variance
+        self.clip_denoised = bool(clip_denoised or support != "real")
+        self.shift, self.scale = float(shift), float(scale)
+        self.sampler, self.eta = sampler, float(eta)
+        self.sample_steps = None if sample_steps is None else int(sample_steps)
+        self.architecture = architecture
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self.filters, self.channel_mult = int(filters), tuple(int(m) for m in channel_mult)
+        self.units, self.num_blocks = int(units), int(num_blocks)
+        self.embedding_dim = int(embedding_dim)
+        if denoiser is None and architecture == "unet":
+            unet = (self.image_shape, self.filters, self.channel_mult, self.embedding_dim)
+            denoiser = nets.DenoisingUNet(*unet, name="denoiser")
+        self.denoiser = nets.deserialize(denoiser) or nets.DenoisingMLP(
+            self.event_size, self.units, self.num_blocks, self.embedding_dim, name="denoiser"
+        )
+        self._functions = _Functions()
+        self.build()
+
+    @classmethod
+    def for_dataset(cls, dataset, **hparams) -> DDPM:
+        """A DDPM for ``dataset``: a U-Net for images, an MLP for vectors; discrete data with
+        its levels, data in [0, 1] scaled to [-1, 1] (clipped), other real data by its std."""
+        if dataset.image_shape is not None:
+            hparams.setdefault("architecture", "unet")
+            hparams.setdefault("image_shape", dataset.image_shape)
+        if dataset.support == "real":
+            x = np.asarray(dataset.x_train)
+            if x.min() >= 0.0 and x.max() <= 1.0:
+                hparams = {"shift": 0.5, "scale": 0.5, "clip_denoised": True, **hparams}
+            else:
+                hparams = {"shift": 0.0, "scale": round(float(x.std()), 3) or 1.0, **hparams}
+        return cls(
+            event_shape=dataset.event_shape,
+            support=dataset.support,
+            num_categories=dataset.num_categories if dataset.support != "real" else None,
+            **hparams,
+        )
+
+    def _build(self):
+        self.denoiser(tf.zeros([1, self.event_size]), tf.ones([1]))
+        self.ema_weights = [
+            self._replicated_state(v.shape, f"ema_{i}")
+            for i, v in enumerate(self.denoiser.trainable_variables)
+        ]
+        for ema, v in zip(self.ema_weights, self.denoiser.trainable_variables):
+            ema.assign(v)
+        self.ema_updates = self._replicated_state((), "ema_updates")
+
+    def _replicated_state(self, shape, name):
+        # non-trainable; every replica holds the same value (the update follows the
+        # all-reduced gradient step), so assignments in replica context keep the first one's
+        return self.add_weight(
+            shape=shape, initializer="zeros", dtype="float32", trainable=False,
+            aggregation="only_first_replica", name=name,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ data <-> diffusion space
+    @property
+    def _levels(self) -> int | None:
+        return None if self.support == "real" else int(self.num_categories)
+
+    def normalize(self, x) -> tf.Tensor:
+        """Data x -> diffusion space y (levels l -> 2l/(K-1) - 1; real x -> (x - shift)/scale)."""
+        x = tf.cast(x, tf.float32)
+        if self._levels:
+            return 2.0 * x / (self._levels - 1) - 1.0
+        return (x - self.shift) / self.scale
+
+    def denormalize(self, y, quantize: bool = True) -> tf.Tensor:
+        """Diffusion space y -> data (discrete: the nearest level, unless ``quantize=False``)."""
+        if self._levels:
+            levels = (y + 1.0) * (self._levels - 1) / 2.0
+            return tf.clip_by_value(tf.round(levels), 0, self._levels - 1) if quantize else levels
+        return y * self.scale + self.shift
+
+    # ------------------------------------------------------------------ the processes
+    def _log_alpha_bar(self, t):
+        """log abar_t for integer (or continuous float) t, scalar or [batch], shaped to
+        broadcast over the event dimensions."""
+        t = tf.convert_to_tensor(t)
+        log_ab = self.schedule.log_alpha_bar_at(t)
+        return tf.reshape(log_ab, tf.concat([tf.shape(t), [1] * len(self.event_shape)], 0))
+
+    def _rates(self, t):
+        """(abar_t, 1 - abar_t), the second without cancellation near t = 0."""
+        log_ab = self._log_alpha_bar(t)
+        return tf.exp(log_ab), -tf.math.expm1(log_ab)
+
+    def prior(self) -> tfd.Distribution:
+        """p(y_T) = N(0, I)."""
+        return _normal(tf.zeros(self.event_shape), 1.0, len(self.event_shape))
+
+    def forward_step(self, y_prev, t) -> tfd.Distribution:
+        """q(y_t | y_{t-1}) = N(sqrt(alpha_t) y_{t-1}, beta_t I)."""
+        log_alpha = self._log_alpha_bar(t) - self._log_alpha_bar(tf.convert_to_tensor(t) - 1)
+        beta = -tf.math.expm1(log_alpha)
+        return _normal(tf.exp(log_alpha / 2) * y_prev, tf.sqrt(beta), len(self.event_shape))
+
+    def forward_marginal(self, y0, t) -> tfd.Distribution:
+        """q(y_t | y_0) = N(sqrt(abar_t) y_0, (1 - abar_t) I)."""
+        ab, one_minus = self._rates(t)
+        return _normal(tf.sqrt(ab) * y0, tf.sqrt(one_minus), len(self.event_shape))
+
+    def _posterior_moments(self, t, s):
+        ab_t, omab_t = self._rates(t)
+        ab_s, omab_s = self._rates(s)
+        log_ab_ts = self._log_alpha_bar(t) - self._log_alpha_bar(s)
+        omab_ts = -tf.math.expm1(log_ab_ts)  # 1 - abar_{t|s}
+        c0 = tf.sqrt(ab_s) * omab_ts / omab_t
+        ct = tf.sqrt(1.0 - omab_ts) * omab_s / omab_t
+        return c0, ct, omab_s * omab_ts / omab_t, omab_ts
+
+    def posterior(self, y_t, y0, t, s=None) -> tfd.Distribution:
+        """q(y_s | y_t, y_0) (s = t - 1 by default), see the module docstring."""
+        s = tf.convert_to_tensor(t) - 1 if s is None else s
+        c0, ct, var, _ = self._posterior_moments(t, s)
+        return _normal(c0 * y0 + ct * y_t, tf.sqrt(var), len(self.event_shape))
+
+    def _network(self, y, t, ema: bool):
+        n = tf.shape(y)[0]
+        flat = tf.reshape(y, [n, self.event_size])
+        times = tf.broadcast_to(tf.cast(t, tf.float32), [n])
+        if ema:
+            state = [tf.convert_to_tensor(v) for v in self.denoiser.non_trainable_variables]
+            ema_values = [tf.convert_to_tensor(v) for v in self.ema_weights]
+            out, _ = self.denoiser.stateless_call(ema_values, state, flat, times)
+        else:
+            out = self.denoiser(flat, times)
+        return tf.reshape(tf.cast(out, tf.float32), tf.shape(y))
+
+    def predict(self, y_t, t, ema: bool = True, clip: bool | None = None):
+        """(yhat_0, eps_hat) from the network at (y_t, t), EMA weights by default; yhat_0 is
+        clipped to [-1, 1] (and eps_hat re-derived from it) when ``clip_denoised``."""
+        f = self._network(y_t, t, ema)
+        ab, omab = self._rates(t)
+        if self.prediction == "epsilon":
+            y0, eps = (y_t - tf.sqrt(omab) * f) / tf.sqrt(ab), f
+        elif self.prediction == "x0":
+            y0, eps = f, (y_t - tf.sqrt(ab) * f) / tf.sqrt(omab)
+        else:  # v = sqrt(abar) eps - sqrt(1 - abar) y_0
+            y0, eps = tf.sqrt(ab) * y_t - tf.sqrt(omab) * f, tf.sqrt(omab) * y_t + tf.sqrt(ab) * f
+        if self.clip_denoised if clip is None else clip:
+            y0 = tf.clip_by_value(y0, -1.0, 1.0)
+            eps = (y_t - tf.sqrt(ab) * y0) / tf.sqrt(omab)
+        return y0, eps
+
+    def _reverse_std(self, t, s):
+        _, _, var, omab_ts = self._posterior_moments(t, s)
+        return tf.sqrt(var if self.variance == "small" else omab_ts)
+
+    def reverse(self, y_t, t, s=None) -> tfd.Distribution:
+        """p(y_s | y_t) = N(posterior mean at yhat_0(y_t, t), sigma^2 I), s = t - 1 by default."""
+        s = tf.convert_to_tensor(t) - 1 if s is None else s
+        y0, _ = self.predict(y_t, t)
+        return _normal(
+            self.posterior(y_t, y0, t, s).mean(), self._reverse_std(t, s), len(self.event_shape)
+        )
+
+    def decoder(self, y1) -> tfd.Distribution:
+        """p(x | y_1): for K levels the discretized Gaussian (Ho et al. section 3.3) over the
+        levels 0..K-1, else N(yhat_0, sigma_1^2) in diffusion units; sigma_1^2 = var(2, 1)."""
+        y0, _ = self.predict(y1, 1)
+        sigma = tf.sqrt(self._posterior_moments(2, 1)[2])
+        if not self._levels:
+            return _normal(y0, sigma, len(self.event_shape))
+        half = (self._levels - 1) / 2.0  # level l = (y + 1) * half; bins [l - 1/2, l + 1/2)
+        inner = tfd.Normal((y0 + 1.0) * half - 0.5, sigma * half)
+        quantized = tfd.QuantizedDistribution(inner, low=0.0, high=float(self._levels - 1))
+        return tfd.Independent(quantized, reinterpreted_batch_ndims=len(self.event_shape))
+
+    # ------------------------------------------------------------------ training
+    def objective(self, x, training=False):
+        """The simple loss E_{t, eps} mean ||f(y_t, t) - target||^2 with t ~ U{1..T}."""
+        y0 = self.normalize(x)
+        seed_t, seed_eps = tf.unstack(tf.random.experimental.stateless_split(self._seed(), 2))
+        t = tf.random.stateless_uniform(
+            [tf.shape(y0)[0]], seed_t, 1, self.num_timesteps + 1, tf.int32
+        )
+        eps = tf.random.stateless_normal(tf.shape(y0), seed_eps)
+        ab, omab = self._rates(t)
+        y_t = tf.sqrt(ab) * y0 + tf.sqrt(omab) * eps
+        target = {"epsilon": eps, "x0": y0, "v": tf.sqrt(ab) * eps - tf.sqrt(omab) * y0}
+        f = self._network(y_t, t, ema=not training)
+        return {"loss": tf.reduce_mean(tf.square(f - target[self.prediction]))}
+
+    def after_update(self):
+        """EMA of the network weights: w_ema <- d w_ema + (1 - d) w,
+        d = min(ema_decay, (1 + n)/(10 + n)) at update n."""
+        n = tf.convert_to_tensor(self.ema_updates)
+        decay = tf.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
+        for ema, v in zip(self.ema_weights, self.denoiser.trainable_variables):
+            ema.assign(decay * tf.convert_to_tensor(ema) + (1.0 - decay) * tf.convert_to_tensor(v))
+        self.ema_updates.assign(n + 1.0)
+
+    # ------------------------------------------------------------------ the bound
+    def bound_terms(self, x, seed=None) -> dict[str, tf.Tensor]:
+        """The terms of -ELBO in nats, each ``[batch]``: ``"prior"`` KL(q(y_T|y_0) || p(y_T)),
+        ``"diffusion"`` sum_{t=2}^T KL(q(y_{t-1}|y_t, y_0) || p(y_{t-1}|y_t)) (one y_t per t),
+        ``"decoder"`` -log p(x|y_1) (with the change of units for real data)."""
+        return self._function("bound", self._bound_terms)(self._prepare(x), self._seed(seed))
+
+    def _function(self, key, fn):
+        """``fn`` as a graph function, traced once per model (shapes left free)."""
+        cache = self._functions.cache
+        if key not in cache:
+            cache[key] = tf.function(fn, autograph=False, reduce_retracing=True)
+        return cache[key]
+
+    def _bound_terms(self, x, seed):
+        y0, rank = self.normalize(x), len(self.event_shape)
+
+        def kl_at(t, total):
+            y_t = self.forward_marginal(y0, t).sample(
+                seed=tf.random.experimental.stateless_fold_in(seed, t)
+            )
+            y_hat, _ = self.predict(y_t, t)
+            q = self.posterior(y_t, y0, t)
+            p = _normal(self.posterior(y_t, y_hat, t).mean(), self._reverse_std(t, t - 1), rank)
+            return t + 1, total + q.kl_divergence(p)
+
+        total = tf.zeros(tf.shape(y0)[:1])
+        _, diffusion = tf.while_loop(lambda t, _: t <= self.num_timesteps, kl_at, (2, total))
+        y1 = self.forward_marginal(y0, 1).sample(
+            seed=tf.random.experimental.stateless_fold_in(seed, 1)
+        )
+        if self._levels:
+            decoder = -self.decoder(y1).log_prob(x)
+        else:
+            decoder = -self.decoder(y1).log_prob(y0) + self.event_size * math.log(self.scale)
+        prior = self.forward_marginal(y0, self.num_timesteps).kl_divergence(self.prior())
+        return {"prior": prior, "diffusion": diffusion, "decoder": decoder}
+
+    def elbo(self, x, seed=None) -> tf.Tensor:
+        """The variational bound on log p(x) in nats, ``[batch]`` (one y_t per t and example)."""
+        return -tf.add_n(list(self.bound_terms(x, seed).values()))
+
+    def log_prob(self, x, seed=None, method: str = "bound", **ode_kwargs) -> tf.Tensor:
+        """``method="bound"``: :meth:`elbo` (density kind "bound"); ``"ode"``: the exact
+        log-density of the probability-flow ODE (real data, see :meth:`ode_log_prob`)."""
+        if method == "ode":
+            return self.ode_log_prob(x, seed=seed, **ode_kwargs)
+        if method != "bound":
+            raise ValueError(f"method must be 'bound' or 'ode', got {method!r}")
+        return self.elbo(x, seed)
+
+    # ------------------------------------------------------------------ sampling
+    def timesteps(self, num_steps) -> tf.Tensor:
+        """tau_0 = 0 < tau_1 < ... < tau_S = T, evenly spaced (rounded), int32 ``[S + 1]``."""
+        steps = tf.clip_by_value(tf.cast(num_steps, tf.int32), 1, self.num_timesteps)
+        grid = tf.linspace(0.0, float(self.num_timesteps), steps + 1)
+        return tf.cast(tf.round(grid), tf.int32)
+
+    def _chain(self, y, seed, num_steps, eta, mode: str, keep: bool = False, iterations: int = 0):
+        """Run a chain from y at tau_S (``"ancestral"``, ``"ddim"``) down to 0, or the DDIM
+        encoder from y at 0 up to tau_S (``"encode"``). Returns y (and every state)."""
+        taus = self.timesteps(num_steps)
+        steps = tf.shape(taus)[0] - 1
+        states = tf.TensorArray(tf.float32, size=steps + 1, element_shape=y.shape)
+        states = states.write(0, y) if keep else states
+
+        def step(i, y, states):
+            if mode == "encode":  # invert the DDIM step s <- t: solve for y_t by fixed point
+                s, t = taus[i], taus[i + 1]
+                ab_s, omab_s = self._rates(s)
+                ab_t, omab_t = self._rates(t)
+                y_s, y_t = y, y
+                for _ in range(1 + iterations):  # first: eps_hat at (y_s, t)
+                    _, eps = self.predict(y_t, t, clip=False)
+                    y_t = (
+                        tf.sqrt(ab_t / ab_s) * (y_s - tf.sqrt(omab_s) * eps) + tf.sqrt(omab_t) * eps
+                    )
+                y = y_t
+            else:
+                t, s = taus[steps - i], taus[steps - i - 1]
+                y0, eps = self.predict(y, t, clip=None if mode != "decode" else False)
+                noise = tf.random.stateless_normal(
+                    tf.shape(y), tf.random.experimental.stateless_fold_in(seed, i)
+                )
+                _, _, var, _ = self._posterior_moments(t, s)
+                ab_s, omab_s = self._rates(s)
+                if mode == "ancestral":
+                    sigma = tf.where(s > 0, self._reverse_std(t, s), 0.0)
+                    mean = self.posterior(y, y0, t, s).mean()
+                else:
+                    sigma = eta * tf.sqrt(var)
+                    mean = tf.sqrt(ab_s) * y0 + tf.sqrt(tf.maximum(omab_s - sigma**2, 0.0)) * eps
+                y = mean + sigma * noise
+            return i + 1, y, states.write(i + 1, y) if keep else states
+
+        _, y, states = tf.while_loop(lambda i, *_: i < steps, step, (0, y, states))
+        return (y, states.stack()) if keep else y
+
+    def _compiled(self, mode: str, keep: bool = False, iterations: int = 0):
+        chain = lambda y, seed, steps, eta: self._chain(y, seed, steps, eta, mode, keep, iterations)
+        return self._function((mode, keep, iterations), chain)
+
+    def _start(self, num_samples, seed, num_steps, sampler, eta):
+        """(chain mode, (y_T ~ N(0, I), chain seed, steps, eta)) with the model's defaults."""
+        sampler = self.sampler if sampler is None else sampler
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if num_steps is None:
+            num_steps = self.sample_steps or self.num_timesteps
+        eta = self.eta if eta is None else eta
+        seed_T, seed_chain = tf.unstack(tf.random.experimental.stateless_split(self._seed(seed), 2))
+        y = tf.random.stateless_normal(tf.stack([num_samples, *self.event_shape]), seed_T)
+        args = (y, seed_chain, tf.cast(num_steps, tf.int32), tf.cast(eta, tf.float32))
+        return ("ancestral" if sampler == "ddpm" else "ddim"), args
+
+    def sample(self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None):
+        """Samples, float32 ``[num_samples, *event_shape]``: y_T ~ N(0, I), then ``num_steps``
+        (default ``sample_steps`` or T) steps of the ancestral DDPM sampler (``"ddpm"``,
+        respaced when fewer than T) or of DDIM (``"ddim"``, with ``eta``); the last yhat_0 is
+        mapped to the data (discrete data: the nearest level, the decoder's mode)."""
+        mode, args = self._start(num_samples, seed, num_steps, sampler, eta)
+        return self.denormalize(self._compiled(mode)(*args))
+
+    def reverse_chain(self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None):
+        """Every state of a sampling chain in data units (unquantized), ``[S + 1, n, ...]``,
+        from y_T (index 0) to the sample (index S)."""
+        mode, args = self._start(num_samples, seed, num_steps, sampler, eta)
+        _, states = self._compiled(mode, keep=True)(*args)
+        return self.denormalize(states, quantize=False)
+
+    def encode(self, x, num_steps=None, iterations: int = 2) -> tf.Tensor:
+        """DDIM (eta = 0) run forwards, data x -> y_T ``[batch, *event_shape]`` (unclipped):
+        each step solves the decoder's step for y_t by ``iterations`` fixed-point iterations
+        after the usual explicit guess (eps_hat taken at (y_s, t); ``iterations=0``)."""
+        steps = tf.cast(num_steps or self.num_timesteps, tf.int32)
+        y0 = self.normalize(self._prepare(x))
+        return self._compiled("encode", iterations=int(iterations))(
+            y0, tf.zeros([2], tf.int32), steps, tf.constant(0.0)
+        )
+
+    def decode(self, y_T, num_steps=None) -> tf.Tensor:
+        """DDIM (eta = 0) from y_T to the data, unquantized and unclipped (inverse of encode)."""
+        steps = tf.cast(num_steps or self.num_timesteps, tf.int32)
+        y_T = tf.cast(y_T, tf.float32)
+        y = self._compiled("decode")(y_T, tf.zeros([2], tf.int32), steps, tf.constant(0.0))
+        return self.denormalize(y, quantize=False)
+
+    # ------------------------------------------------------------------ probability-flow ODE
+    def ode_velocity(self, y, t) -> tf.Tensor:
+        """dy/dt = -beta(t)/2 [y - eps_hat(y, t)/sqrt(1 - abar(t))], continuous t in (0, T]."""
+        _, eps = self.predict(y, t, clip=False)
+        return -0.5 * self.schedule.beta_at(t) * (y - eps / tf.sqrt(self._rates(t)[1]))
+
+    def ode_log_prob(
+        self, x, seed=None, t_min: float = 1.0, exact_trace=None, rtol=1e-5, atol=1e-5
+    ):
+        """Exact log-density (nats, data units) of the probability-flow ODE model, ``[batch]``.
+
+        The ODE carries N(0, I) at t = T to t = ``t_min`` (default 1, the first trained step:
+        the density of the data blurred by N(0, 1 - abar_1) in diffusion units); the density
+        follows from the instantaneous change of variables (:func:`tfdgm.ode.flow_log_prob`),
+        with the exact divergence up to ``EXACT_TRACE_MAX_DIM`` dimensions (or as
+        ``exact_trace`` says) and Hutchinson's estimator above. Real-valued data only.
+        """
+        if self._levels:
+            raise ValueError("ode_log_prob is a density of real-valued data; use the bound")
+        exact = self.event_size <= EXACT_TRACE_MAX_DIM if exact_trace is None else exact_trace
+        shape = [-1, *self.event_shape]
+        velocity = lambda y, t: tf.reshape(self.ode_velocity(tf.reshape(y, shape), t), tf.shape(y))
+        solve = lambda y, seed: ode.flow_log_prob(
+            velocity, y, t_min, self.num_timesteps, ode.standard_normal_log_prob, exact, seed,
+            rtol, atol,
+        )  # fmt: skip
+        y0 = tf.reshape(self.normalize(self._prepare(x)), [-1, self.event_size])
+        log_p = self._function(("ode", t_min, exact, rtol, atol), solve)(y0, self._seed(seed))
+        return log_p - self.event_size * math.log(self.scale)
+
+    # ------------------------------------------------------------------ reports and export
+    def summary_metrics(self, dataset) -> dict:
+        """FD/KID of the default sampler (and of DDIM with 50 steps) against the test split,
+        with the train-vs-test reference; on 8 Gaussians and the checkerboard also
+        KL(true || model) in nats from the probability-flow ODE."""
+        out = metrics.sample_quality(self, dataset, reference=True)
+        ddim = self.sample(len(dataset.x_test), seed=(0, 0), num_steps=50, sampler="ddim", eta=0.0)
+        quality = metrics.sample_quality(np.asarray(ddim), dataset)
+        out.update({"fd_ddim50": quality["fd"], "kid_ddim50": quality["kid"]})
+        if dataset.name in ("8gaussians", "checkerboard"):
+            from tfdgm import data
+
+            x = dataset.x_test
+            log_p = np.asarray(self.log_prob(x, seed=(0, 0), method="ode"), np.float64)
+            out["kl_true_model_ode"] = float(np.mean(data.toy_log_prob(dataset.name, x) - log_p))
+        return out
+
+    def figures(self, dataset) -> dict:
+        """The base pictures, plus the forward process on test images (noise levels across)
+        and the reverse chain of the default sampler (its states across)."""
+        figures = super().figures(dataset)
+        if dataset.image_shape is None:
+            return figures
+        from tfdgm import plotting
+
+        x = self.normalize(dataset.x_test[:8])
+        ts = np.linspace(0, self.num_timesteps, 9).round().astype(np.int32)
+        rows = [x] + [self.forward_marginal(x, t).sample(seed=(0, int(t))) for t in ts[1:]]
+        grid = np.stack([self.denormalize(r, quantize=False) for r in rows], 1)
+        vmax = self._levels - 1 if self._levels else 1
+        figures["forward_process"] = plotting.image_grid(
+            grid.reshape(-1, self.event_size), dataset.image_shape, ncols=9,
+            title="forward process q(x_t | x_0), t = 0 ... T", vmin=0, vmax=vmax,
+        )  # fmt: skip
+        states = np.asarray(self.reverse_chain(8, seed=(0, 3)))
+        frames = np.linspace(0, len(states) - 1, 9).round().astype(int)
+        figures["reverse_chain"] = plotting.image_grid(
+            np.swapaxes(states[frames], 0, 1).reshape(-1, self.event_size), dataset.image_shape,
+            ncols=9, title="reverse chain, y_T ... x_0", vmin=0, vmax=vmax,
+        )  # fmt: skip
+        return figures
+
+    def export_endpoints(self):
+        spec_n = tf.TensorSpec([], tf.int32, name="num_samples")
+        spec_seed = tf.TensorSpec([2], tf.int32, name="seed")
+        spec_steps = tf.TensorSpec([], tf.int32, name="num_steps")
+        spec_y = tf.TensorSpec([None, *self.event_shape], tf.float32, name="y_t")
+        spec_t = tf.TensorSpec([], tf.int32, name="t")
+        return {
+            "sample": (
+                lambda n, seed, steps: self.sample(n, seed=seed, num_steps=steps),
+                [spec_n, spec_seed, spec_steps],
+            ),
+            "sample_ddim": (
+                lambda n, seed, steps: self.sample(n, seed, steps, sampler="ddim", eta=0.0),
+                [spec_n, spec_seed, spec_steps],
+            ),
+            "log_prob": (lambda x: self.elbo(x, seed=(0, 0)), [self.input_signature()]),
+            "denoise": (
+                lambda y, t: dict(zip(("x0", "epsilon"), self.predict(y, t))),
+                [spec_y, spec_t],
+            ),
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            **{key: getattr(self, key) for key in _CONFIG},
+            "schedule": self.schedule.kind,
+            "denoiser": nets.serialize(self.denoiser),
+            "num_categories": self.num_categories if self._levels else None,
+        }
