@@ -314,7 +314,10 @@ class BackupAndResume(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
-            value = float(value)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):  # not a scalar: not a loss to watch
+                continue
             if not math.isfinite(value):
                 self.diverged = {
                     "epoch": self._epoch + 1,
