@@ -22,10 +22,13 @@ def course_data(n=400, seed=0):
     return np.stack([age, salary, gender, marital, y], 1).astype(np.float32)
 
 
-def fitted(pseudo_count=1.0, x=None):
-    net = BayesianNetwork(PARENTS, CARDINALITIES, pseudo_count=pseudo_count, seed=0)
+@pytest.fixture(scope="module")
+def net():
+    """The course's network fitted on 400 examples with pseudo-count 1/2 (shared: the
+    tests only read it, or refit it on the same data)."""
+    net = BayesianNetwork(PARENTS, CARDINALITIES, pseudo_count=0.5, seed=0)
     net.compile_default()
-    net.fit(course_data() if x is None else x, epochs=1, batch_size=128, verbose=0)
+    net.fit(course_data(), epochs=1, batch_size=128, verbose=0)
     return net
 
 
@@ -51,9 +54,8 @@ def test_parameter_counts_of_the_course_example():
     assert net.num_free_parameters("chain") == 3 * 3 * 2 * 2 * 2 - 1 == 71
 
 
-def test_tables_are_smoothed_counts_and_log_prob_is_exact():
+def test_tables_are_smoothed_counts_and_log_prob_is_exact(net):
     x = course_data()
-    net = fitted(pseudo_count=0.5, x=x)
     levels = x.astype(int)
     counts = np.zeros((3, 2, 3))  # salary | age, marital
     np.add.at(counts, (levels[:, 0], levels[:, 3], levels[:, 1]), 1)
@@ -67,8 +69,7 @@ def test_tables_are_smoothed_counts_and_log_prob_is_exact():
     np.testing.assert_allclose(net.table("salary"), expected, rtol=1e-6)
 
 
-def test_query_is_the_enumerated_posterior():
-    net = fitted()
+def test_query_is_the_enumerated_posterior(net):
     joint = brute_joint(net)  # axes age, salary, gender, marital, y
     posterior = net.query("y", {"age": 2, "gender": 1})
     expected = joint[2, :, 1].sum(axis=(0, 1))
@@ -79,8 +80,7 @@ def test_query_is_the_enumerated_posterior():
     np.testing.assert_allclose(net.query("salary"), joint.sum(axis=(0, 2, 3, 4)), rtol=1e-5)
 
 
-def test_ancestral_samples_follow_the_joint():
-    net = fitted()
+def test_ancestral_samples_follow_the_joint(net):
     samples = np.asarray(net.sample(20000, seed=(3, 4))).astype(int)
     frequencies = np.zeros(list(CARDINALITIES.values()))
     np.add.at(frequencies, tuple(samples.T), 1.0 / len(samples))

@@ -92,7 +92,7 @@ def test_known_gaussian_mixture_is_recovered():
     x = np.stack([rng.multivariate_normal(means[k], covariances[k]) for k in z]).astype(np.float32)
     model = GaussianMixture((2,), 3, seed=0)
     model.compile_default()
-    model.fit(x, epochs=20, batch_size=1500, verbose=0)
+    model.fit(x, epochs=10, batch_size=1500, verbose=0)
     got = model.get_parameters()
     order = [int(np.argmin(((got["means"] - m) ** 2).sum(1))) for m in means]
     assert sorted(order) == [0, 1, 2]
@@ -117,7 +117,7 @@ def test_bernoulli_em_step_is_the_closed_form_and_recovers_a_known_mixture():
     got = model.get_parameters()
     np.testing.assert_allclose(got["weights"], r.mean(0), atol=1e-5)
     np.testing.assert_allclose(got["means"], (r.T @ x) / r.sum(0)[:, None], atol=1e-5)
-    history = model.fit(x, epochs=15, batch_size=500, verbose=0)
+    history = model.fit(x, epochs=8, batch_size=1000, verbose=0)
     assert np.all(np.diff(history.history["loss"]) <= 1e-5)
     got = model.get_parameters()
     order = np.argsort(-got["means"][:, 0])
@@ -169,6 +169,7 @@ def test_loaded_model_resumes_instead_of_reinitializing(tmp_path):
     assert loaded.fit(x, epochs=1, batch_size=100, verbose=0).history["loss"] == pytest.approx(loss)
 
 
+@pytest.mark.slow
 def test_two_replicas_give_the_single_device_update():
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
