@@ -249,7 +249,7 @@ def _metrics(spec: dict, epochs: int) -> dict:
         metrics = _strict(f.read())
     assert metrics["epochs"] == epochs, (metrics["epochs"], epochs)
     for key in ("loss", "val_loss"):
-        values = metrics["history"][key]
+        values = metrics["history"].get(key, [])  # none before the first epoch ends
         assert len(values) == epochs and all(v is not None for v in values), (key, values)
     return metrics
 
