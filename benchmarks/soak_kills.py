@@ -220,11 +220,12 @@ def trial(context, spec: dict, kills: int, rng, lengths, interrupts: int = 1) ->
         written = [a[2] for a, b in pairs if a[1] == "backup" and b[1] == "backup_end"]
         backed_up = max([backed_up, *written])
         if hit == "interrupt":
-            _check_interrupted(spec, backed_up)
+            backed_up = _check_interrupted(spec, backed_up)
         if hit is None:
             break
         counts[hit] += 1
-        if any(e[1] == "save_end" for e in events) and not os.path.exists(backup):
+        saved = any(e[1] == "save_end" for e in events)
+        if hit != "interrupt" and saved and not os.path.exists(backup):
             # killed after the run was complete: only the check of its model is left
             events, _ = _session(context, {**spec, "verify_only": True}, None, rng, lengths)
             break
@@ -243,21 +244,25 @@ def _strict(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def _metrics(spec: dict, epochs: int) -> dict:
-    """The run's metrics.json, strict JSON, with ``epochs`` epochs of whole history."""
+def _metrics(spec: dict, epochs: int, or_one_more: bool = False) -> dict:
+    """The run's metrics.json, strict JSON, with ``epochs`` epochs of whole history (or
+    one more: a Ctrl-C raised just after an epoch's backup, before it was reported)."""
     with open(os.path.join(spec["out"], "metrics.json")) as f:
         metrics = _strict(f.read())
-    assert metrics["epochs"] == epochs, (metrics["epochs"], epochs)
+    assert metrics["epochs"] in (epochs, epochs + or_one_more), (metrics["epochs"], epochs)
+    epochs = metrics["epochs"]
     for key in ("loss", "val_loss"):
         values = metrics["history"].get(key, [])  # none before the first epoch ends
         assert len(values) == epochs and all(v is not None for v in values), (key, values)
     return metrics
 
 
-def _check_interrupted(spec: dict, epochs: int) -> None:
-    metrics = _metrics(spec, epochs)
+def _check_interrupted(spec: dict, epochs: int) -> int:
+    """Check the folder a Ctrl-C left; returns the epochs it kept."""
+    metrics = _metrics(spec, epochs, or_one_more=True)
     assert metrics["interrupted"] and not metrics["complete"], metrics
-    assert os.path.exists(os.path.join(spec["out"], "backup.npz")) or epochs == 0
+    assert os.path.exists(os.path.join(spec["out"], "backup.npz")) or metrics["epochs"] == 0
+    return metrics["epochs"]
 
 
 def _check_folder(spec: dict) -> None:
