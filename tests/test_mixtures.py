@@ -76,6 +76,8 @@ def test_log_prob_and_responsibilities_are_the_closed_forms():
     )
     log_px = np.logaddexp.reduce(joint, axis=1)
     np.testing.assert_allclose(model.log_prob(x), log_px, rtol=1e-5, atol=1e-4)
+    # the batched solve agrees with TFP's MixtureSameFamily of MultivariateNormalTriL
+    np.testing.assert_allclose(model.log_prob(x), model.distribution().log_prob(x), atol=1e-4)
     np.testing.assert_allclose(
         model.responsibilities(x), np.exp(joint - log_px[:, None]), atol=1e-5
     )

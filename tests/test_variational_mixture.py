@@ -116,6 +116,8 @@ def test_predictive_density_is_the_student_t_mixture(small):
         log_t = stats.t(nu[:, None, None], m[:, None], scale[:, None]).logpdf(x[None, :10]).sum(-1)
     expected = np.logaddexp.reduce(log_weights[:, None] + log_t, axis=0)  # (K, n) -> (n,)
     np.testing.assert_allclose(model.log_prob(x[:10]), expected, rtol=1e-4, atol=1e-4)
+    tfp_mixture = model.distribution().log_prob(x[:10])  # MixtureSameFamily of Student-t's
+    np.testing.assert_allclose(model.log_prob(x[:10]), tfp_mixture, rtol=1e-5, atol=1e-4)
     assert set(np.unique(model.predict(x))) <= {0, 1}
 
 

@@ -62,6 +62,7 @@ INITS = ("kmeans++", "kmeans", "random")
 COVARIANCES = ("full", "diag", "spherical")
 #: scikit-learn's guard on N_k (10 float64 epsilons; float32 cannot hold fewer)
 _EPS_COUNT = 10 * float(np.finfo(np.float32).eps)
+_LOG_2PI = float(np.log(2 * np.pi))
 
 
 def kmeans_plusplus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -106,14 +107,44 @@ def hard_responsibilities(
     return np.eye(k)[assign]
 
 
+def mahalanobis_tril(x, loc, scale_tril) -> tf.Tensor:
+    """||L_k^-1 (x_n - mu_k)||^2 for every example n and component k, float32 ``[batch, K]``.
+
+    One triangular solve per component, ``[K, D, D]`` against ``[K, D, batch]``: evaluating
+    ``tfd.MultivariateNormalTriL(loc, scale_tril).log_prob(x[:, None])`` instead broadcasts
+    the factors to ``[batch, K, D, D]`` (12 times slower on 1,497 digits, K = 10, D = 64).
+    """
+    diff = tf.transpose(x[None] - loc[:, None], [0, 2, 1])  # (K, D, batch)
+    solved = tf.linalg.triangular_solve(scale_tril, diff)
+    return tf.transpose(tf.reduce_sum(tf.square(solved), 1))
+
+
+def log_det_tril(scale_tril) -> tf.Tensor:
+    """log |L_k| = sum_i log L_k,ii, ``[K]``."""
+    return tf.reduce_sum(tf.math.log(tf.linalg.diag_part(scale_tril)), -1)
+
+
+def shifted_moments(x, r, shift, full: bool) -> dict[str, tf.Tensor]:
+    """S_k = sum_n r_nk (x_n - m_k) ``[K, D]`` and Q_k = sum_n r_nk (x_n - m_k)(x_n - m_k)^T
+    ``[K, D, D]`` (its diagonal ``[K, D]`` unless ``full``), about ``shift`` = m ``[K, D]``."""
+    diff = x[None] - shift[:, None]  # (K, batch, D)
+    weighted = tf.transpose(r)[..., None] * diff
+    if full:
+        second = tf.matmul(weighted, diff, transpose_a=True)
+    else:
+        second = tf.reduce_sum(weighted * diff, 1)
+    return {"first": tf.reduce_sum(weighted, 1), "second": second}
+
+
 class FiniteMixture(GenerativeModel):
     """Base of the mixtures fitted from summed statistics: E-step, initialization, sampling.
 
     A subclass creates its component variables (``means`` among them) in
     ``_build_components``, and implements ``components()`` (a distribution of batch shape
-    [K] over flat events of size D), ``_moment_statistics(x, r)`` and
-    ``_m_step(stats, counts)``; a variational mixture overrides ``log_joint`` (the E-step's
-    log weights), ``mixing``/``distribution`` and ``apply_statistics`` too.
+    [K] over flat events of size D; ``component_log_prob`` may compute its log-densities
+    faster), ``_moment_statistics(x, r)`` and ``_m_step(stats, counts)``; a variational
+    mixture overrides ``log_joint`` (the E-step's log weights), ``mixing`` and
+    ``apply_statistics`` too.
     """
 
     density = "exact"
@@ -169,10 +200,14 @@ class FiniteMixture(GenerativeModel):
         """p(x) = sum_k pi_k p(x | theta_k) over flat events of size D."""
         return tfd.MixtureSameFamily(self.mixing(), self.components())
 
+    def component_log_prob(self, x) -> tf.Tensor:
+        """log p(x_n | theta_k) of flat events, float32 ``[batch, K]``."""
+        return self.components().log_prob(x[:, None, :])
+
     def log_joint(self, x) -> tf.Tensor:
         """log pi_k + log p(x | theta_k), float32 ``[batch, K]``."""
         x = self._flat(x)
-        return tf.nn.log_softmax(self.mixture_logits) + self.components().log_prob(x[:, None, :])
+        return tf.nn.log_softmax(self.mixture_logits) + self.component_log_prob(x)
 
     def responsibilities(self, x) -> tf.Tensor:
         """r_k(x) = p(k | x) = softmax_k(log pi_k + log p(x | theta_k)), float32 ``[batch, K]``."""
@@ -183,8 +218,13 @@ class FiniteMixture(GenerativeModel):
         return np.asarray(tf.argmax(self.responsibilities(x), axis=-1))
 
     def log_prob(self, x, **kwargs):
-        """log p(x) = logsumexp_k [log pi_k + log p(x | theta_k)], float32 ``[batch]``."""
-        return self.distribution().log_prob(self._flat(self._prepare(x)))
+        """log p(x) = logsumexp_k [log pi_k + log p(x | theta_k)], float32 ``[batch]``
+        (``distribution().log_prob``, from the components' log-densities)."""
+        return self._log_density(self._flat(self._prepare(x)))
+
+    def _log_density(self, x) -> tf.Tensor:
+        log_weights = tf.nn.log_softmax(self.mixing().logits_parameter())
+        return tf.reduce_logsumexp(log_weights + self.component_log_prob(x), axis=-1)
 
     def sample(self, num_samples: int, seed=None):
         """k ~ Categorical(pi), x ~ p(x | theta_k): float32 ``[n, *event_shape]``."""
@@ -193,7 +233,7 @@ class FiniteMixture(GenerativeModel):
 
     # ----------------------------------------------------------------- EM
     def objective(self, x, training=False):
-        return {"loss": -tf.reduce_mean(self.log_prob(x))}
+        return {"loss": -tf.reduce_mean(self._log_density(self._flat(x)))}
 
     def _moment_statistics(self, x, r) -> dict[str, tf.Tensor]:
         raise NotImplementedError
@@ -374,15 +414,17 @@ class GaussianMixture(FiniteMixture):
         scale = tf.broadcast_to(scale, tf.shape(means))
         return tfd.Independent(tfd.Normal(means, scale), reinterpreted_batch_ndims=1)
 
+    def component_log_prob(self, x):
+        """log N(x_n; mu_k, Sigma_k), ``[batch, K]``; full: -D/2 log 2 pi - log|L_k| -
+        ||L_k^-1 (x_n - mu_k)||^2 / 2 by :func:`mahalanobis_tril`."""
+        if self.covariance != "full":
+            return super().component_log_prob(x)
+        chol = tf.linalg.cholesky(tf.convert_to_tensor(self.covariances))
+        quadratic = mahalanobis_tril(x, tf.convert_to_tensor(self.means), chol)
+        return -0.5 * (self.event_size * _LOG_2PI + quadratic) - log_det_tril(chol)
+
     def _moment_statistics(self, x, r):
-        diff = x[:, None, :] - self.means[None]  # (batch, K, D), about the current means
-        weighted = r[..., None] * diff
-        stats = {"first": tf.reduce_sum(weighted, 0)}  # S_k, (K, D)
-        if self.covariance == "full":
-            stats["second"] = tf.einsum("bkd,bke->kde", weighted, diff)  # Q_k, (K, D, D)
-        else:
-            stats["second"] = tf.reduce_sum(weighted * diff, 0)  # diag(Q_k), (K, D)
-        return stats
+        return shifted_moments(x, r, tf.convert_to_tensor(self.means), self.covariance == "full")
 
     def _m_step(self, stats, counts):
         shift = stats["first"] / counts[:, None]  # d_k
@@ -422,7 +464,7 @@ class GaussianMixture(FiniteMixture):
     family="mixture",
     datasets=("digits", "mnist", "fashion-mnist"),
     training=dict(epochs=100, batch_size=512),
-    hparams=dict(num_components=100, smoothing=1.0),
+    hparams=dict(num_components=100, smoothing=0.1),
     tiny=dict(num_components=3),
     description="mixture of products of Bernoullis by EM",
 )

@@ -62,7 +62,13 @@ import tensorflow_probability as tfp
 
 from tfdgm import registry, training
 from tfdgm.base import PACKAGE
-from tfdgm.models.mixtures import _EPS_COUNT, FiniteMixture
+from tfdgm.models.mixtures import (
+    _EPS_COUNT,
+    FiniteMixture,
+    log_det_tril,
+    mahalanobis_tril,
+    shifted_moments,
+)
 
 tfd = tfp.distributions
 
@@ -76,6 +82,18 @@ def _log_multigamma(a, d: int):
     return d * (d - 1) / 4 * math.log(math.pi) + tf.reduce_sum(
         tf.math.lgamma(a[..., None] - i / 2), -1
     )
+
+
+def _digamma_sum(nu, d: int):
+    """sum_{i<D} psi((nu - i) / 2), the Wishart's E[log |Lambda|] less D log 2 + log |W|."""
+    return tf.reduce_sum(tf.math.digamma((nu[..., None] - tf.range(d, dtype=tf.float32)) / 2), -1)
+
+
+def _wishart_log_norm(nu, log_det_scale_inverse, d: int):
+    """log B(W, nu) = nu/2 log |W^-1| - nu D / 2 log 2 - log Gamma_D(nu / 2), the log of the
+    Wishart density's normalizer."""
+    nu = tf.convert_to_tensor(nu, tf.float32)
+    return nu / 2 * log_det_scale_inverse - nu * d / 2 * math.log(2.0) - _log_multigamma(nu / 2, d)
 
 
 class _EpochELBO(keras.callbacks.Callback):
@@ -184,19 +202,13 @@ class BayesianGaussianMixture(FiniteMixture):
         return self.inference == "cavi"
 
     def _matrix(self, value=None) -> np.ndarray:
-        """A ``[D, D]`` (full) or ``[D]`` (diag) scale from a scalar, vector or matrix."""
-        d = self.event_size
-        value = np.ones(d) if value is None else np.asarray(value, np.float64)
-        if self.covariance == "full":
-            value = (
-                np.diag(value)
-                if value.ndim == 1
-                else value * np.eye(d)
-                if value.ndim == 0
-                else value
-            )
-            return value.reshape(d, d)
-        return np.broadcast_to(np.diag(value) if value.ndim == 2 else value, (d,)).copy()
+        """W_0^-1 as ``[D, D]`` (full) or ``[D]`` (diag), from None (the identity), a scalar
+        or a vector (a diagonal) or a matrix."""
+        value = np.asarray(1.0 if value is None else value, np.float64)
+        diagonal = np.diag(value) if value.ndim == 2 else np.broadcast_to(value, (self.event_size,))
+        if self.covariance == "diag":
+            return diagonal.copy()
+        return value if value.ndim == 2 else np.diag(diagonal)
 
     def _build(self):
         k, d = self.num_components, self.event_size
@@ -219,6 +231,11 @@ class BayesianGaussianMixture(FiniteMixture):
         """Cholesky factor of W_k^-1, ``[K, D, D]`` (full only)."""
         return tf.linalg.cholesky(tf.convert_to_tensor(self.scale_inverse))
 
+    def _factors(self) -> tuple[tf.Tensor, ...]:
+        """alpha, beta, m, nu and W^-1 read as tensors."""
+        names = ("concentration", "mean_precision", "means", "degrees_of_freedom", "scale_inverse")
+        return tuple(tf.convert_to_tensor(getattr(self, name)) for name in names)
+
     def expected_log_weights(self) -> tf.Tensor:
         """E[log pi_k] = psi(alpha_k) - psi(sum_j alpha_j), ``[K]``."""
         alpha = tf.convert_to_tensor(self.concentration)
@@ -229,79 +246,48 @@ class BayesianGaussianMixture(FiniteMixture):
         at the mean precision nu_k W_k, plus 1/2 (E[log|Lambda_k|] - log|nu_k W_k|) - D / (2
         beta_k)."""
         x, d = self._flat(x), self.event_size
-        nu, beta = (
-            tf.convert_to_tensor(self.degrees_of_freedom),
-            tf.convert_to_tensor(self.mean_precision),
-        )
+        _, beta, means, nu, scale_inverse = self._factors()
         if self.covariance == "full":
-            scale = self._cholesky() / tf.sqrt(nu)[:, None, None]
-            gaussian = tfd.MultivariateNormalTriL(self.means, scale_tril=scale)
-            i = tf.range(d, dtype=tf.float32)
-            correction = tf.reduce_sum(
-                tf.math.digamma((nu[:, None] - i) / 2), -1
-            ) - d * tf.math.log(nu / 2)
+            # log N(x; m_k, (nu_k W_k)^-1), the factor of W_k^-1 / nu_k being L_k / sqrt(nu_k)
+            chol = self._cholesky()
+            quadratic = nu * mahalanobis_tril(x, means, chol)
+            log_det = log_det_tril(chol) - 0.5 * d * tf.math.log(nu)
+            gaussian = -0.5 * (d * _LOG_2PI + quadratic) - log_det
+            correction = _digamma_sum(nu, d) - d * tf.math.log(nu / 2)
         else:
-            scale = tf.sqrt(self.scale_inverse / nu[:, None])
-            gaussian = tfd.Independent(tfd.Normal(self.means, scale), 1)
+            scale = tf.sqrt(scale_inverse / nu[:, None])
+            gaussian = tfd.Independent(tfd.Normal(means, scale), 1).log_prob(x[:, None, :])
             correction = d * (tf.math.digamma(nu / 2) - tf.math.log(nu / 2))
-        expected = gaussian.log_prob(x[:, None, :]) + 0.5 * correction - d / (2 * beta)
+        expected = gaussian + 0.5 * correction - d / (2 * beta)
         return self.expected_log_weights() + expected
 
     def kl_global(self) -> tf.Tensor:
         """KL(q(pi) q(mu, Lambda) || p(pi) p(mu, Lambda)) in nats (module docstring)."""
-        d, k = self.event_size, self.num_components
-        alpha, beta = (
-            tf.convert_to_tensor(self.concentration),
-            tf.convert_to_tensor(self.mean_precision),
-        )
-        nu, beta0, nu0 = (
-            tf.convert_to_tensor(self.degrees_of_freedom),
-            self.mean_precision_prior,
-            self.nu0,
-        )
+        d, k, beta0, nu0 = self.event_size, self.num_components, self.mean_precision_prior, self.nu0
+        alpha, beta, means, nu, scale_inverse = self._factors()
         kl = tfd.Dirichlet(alpha).kl_divergence(tfd.Dirichlet(tf.fill([k], self.alpha0)))
-        delta = self.means - self.prior_mean  # (K, D)
+        delta = means - self.prior_mean  # (K, D)
         if self.covariance == "full":
-            chol, chol0 = (
-                self._cholesky(),
-                tf.linalg.cholesky(tf.convert_to_tensor(self.prior_scale_inverse)),
-            )
-            log_det_inv = 2 * tf.reduce_sum(
-                tf.math.log(tf.linalg.diag_part(chol)), -1
-            )  # log|W_k^-1|
-            log_det_inv0 = 2 * tf.reduce_sum(tf.math.log(tf.linalg.diag_part(chol0)))
-            i = tf.range(d, dtype=tf.float32)
-            e_log_det = (
-                tf.reduce_sum(tf.math.digamma((nu[:, None] - i) / 2), -1)
-                + d * math.log(2.0)
-                - log_det_inv
-            )
-
-            def log_norm(df, log_det_scale_inverse):  # log B(W, nu)
-                return (
-                    df / 2 * log_det_scale_inverse
-                    - df * d / 2 * math.log(2.0)
-                    - _log_multigamma(df / 2, d)
-                )
-
-            w0inv = tf.broadcast_to(self.prior_scale_inverse, [k, d, d])
-            trace = tf.linalg.trace(tf.linalg.cholesky_solve(chol, w0inv))  # tr(W_0^-1 W_k)
+            chol, prior_inverse = self._cholesky(), tf.convert_to_tensor(self.prior_scale_inverse)
+            log_det_inv = 2 * log_det_tril(chol)  # log |W_k^-1|
+            log_det_inv0 = 2 * log_det_tril(tf.linalg.cholesky(prior_inverse))
+            e_log_det = _digamma_sum(nu, d) + d * math.log(2.0) - log_det_inv  # E[log|Lambda_k|]
+            solved = tf.linalg.cholesky_solve(chol, tf.broadcast_to(prior_inverse, [k, d, d]))
             wishart = (
-                log_norm(nu, log_det_inv)
-                - log_norm(tf.fill([k], nu0), log_det_inv0)
+                _wishart_log_norm(nu, log_det_inv, d)
+                - _wishart_log_norm(nu0, log_det_inv0, d)
                 + (nu - nu0) / 2 * e_log_det
-                - nu * d / 2
-                + nu / 2 * trace
+                + nu / 2 * (tf.linalg.trace(solved) - d)  # tr(W_0^-1 W_k)
             )
-            solved = tf.linalg.triangular_solve(chol, delta[..., None])[..., 0]
-            quadratic = nu * tf.reduce_sum(tf.square(solved), -1)  # nu (m - m0)^T W (m - m0)
+            whitened = tf.linalg.triangular_solve(chol, delta[..., None])[..., 0]
+            quadratic = nu * tf.reduce_sum(tf.square(whitened), -1)  # nu (m - m0)^T W (m - m0)
             gaussian = 0.5 * (
                 d * beta0 / beta - d + d * tf.math.log(beta / beta0) + beta0 * quadratic
             )
             return kl + tf.reduce_sum(wishart + gaussian)
-        rate, rate0 = self.scale_inverse / 2, self.prior_scale_inverse / 2
+        rate, rate0 = scale_inverse / 2, self.prior_scale_inverse / 2
         gamma = tfd.Gamma(nu[:, None] / 2 + 0 * rate, rate).kl_divergence(tfd.Gamma(nu0 / 2, rate0))
-        quadratic = nu[:, None] / self.scale_inverse * tf.square(delta)
+        quadratic = nu[:, None] / scale_inverse * tf.square(delta)
         gaussian = 0.5 * (
             beta0 / beta[:, None] - 1 + tf.math.log(beta / beta0)[:, None] + beta0 * quadratic
         )
@@ -366,26 +352,39 @@ class BayesianGaussianMixture(FiniteMixture):
 
     def components(self):
         """The posterior predictive of each component, a Student-t (module docstring)."""
-        nu, beta = (
-            tf.convert_to_tensor(self.degrees_of_freedom),
-            tf.convert_to_tensor(self.mean_precision),
-        )
+        _, beta, means, nu, scale_inverse = self._factors()
         if self.covariance == "full":
             df = nu + 1.0 - self.event_size
             factor = tf.sqrt((1 + beta) / (beta * df))[:, None, None]
             scale = tf.linalg.LinearOperatorLowerTriangular(self._cholesky() * factor)
-            return tfd.MultivariateStudentTLinearOperator(df, loc=self.means, scale=scale)
-        scale = tf.sqrt(self.scale_inverse * ((1 + beta) / (beta * nu))[:, None])
-        return tfd.Independent(tfd.StudentT(nu[:, None] + 0 * scale, self.means, scale), 1)
+            return tfd.MultivariateStudentTLinearOperator(df, loc=means, scale=scale)
+        scale = tf.sqrt(scale_inverse * ((1 + beta) / (beta * nu))[:, None])
+        return tfd.Independent(tfd.StudentT(nu[:, None] + 0 * scale, means, scale), 1)
+
+    def component_log_prob(self, x):
+        """log St(x_n | k), ``[batch, K]``; full: log Gamma((df + D) / 2) - log Gamma(df / 2)
+        - D/2 log(df pi) - log|L| - (df + D)/2 log(1 + ||L^-1 (x - m_k)||^2 / df)."""
+        if self.covariance != "full":
+            return super().component_log_prob(x)
+        _, beta, means, nu, _ = self._factors()
+        d = self.event_size
+        df = nu + 1.0 - d
+        log_factor = 0.5 * tf.math.log((1 + beta) / (beta * df))  # scale = L_k exp(log_factor)
+        chol = self._cholesky()
+        quadratic = mahalanobis_tril(x, means, chol)
+        quadratic *= tf.exp(-2 * log_factor)
+        return (
+            tf.math.lgamma((df + d) / 2)
+            - tf.math.lgamma(df / 2)
+            - 0.5 * d * tf.math.log(df * math.pi)
+            - log_det_tril(chol)
+            - d * log_factor
+            - 0.5 * (df + d) * tf.math.log1p(quadratic / df)
+        )
 
     # ----------------------------------------------------------------- updates
     def _moment_statistics(self, x, r):
-        diff = x[:, None, :] - self.means[None]  # (batch, K, D), about the current m_k
-        weighted = r[..., None] * diff
-        second = tf.einsum("bkd,bke->kde", weighted, diff) if self.covariance == "full" else None
-        if second is None:
-            second = tf.reduce_sum(weighted * diff, 0)
-        return {"first": tf.reduce_sum(weighted, 0), "second": second}
+        return shifted_moments(x, r, tf.convert_to_tensor(self.means), self.covariance == "full")
 
     def _global_update(self, stats, scale=1.0) -> dict[str, tf.Tensor]:
         """The CAVI update of q(pi), q(mu, Lambda) from summed statistics (times ``scale``)."""
@@ -423,8 +422,14 @@ class BayesianGaussianMixture(FiniteMixture):
             getattr(self, name).assign(value)
 
     def batch_statistics(self, x, labels=None):
-        """A CAVI sweep's sums on a batch: N_k, S_k, Q_k and sum_n logsumexp_k rho_nk."""
-        return self._e_step(self._flat(x))
+        """E-step on a batch: the sums N_k, S_k, Q_k and sum_n logsumexp_k rho_nk under the
+        current global factors, and the batch's metrics."""
+        x = self._flat(x)
+        rho = self.log_joint(x)
+        lse = tf.reduce_logsumexp(rho, -1)
+        stats = self._statistics(x, tf.exp(rho - lse[:, None]))
+        stats["log_normalizer"] = tf.reduce_sum(lse)
+        return stats, self._batch_metrics(x, lse)
 
     def objective(self, x, training=False):
         """``loss``: mean -log p(x | X) (the predictive); ``elbo``: the batch's share of the
@@ -439,16 +444,9 @@ class BayesianGaussianMixture(FiniteMixture):
             or tf.reduce_sum(self.concentration) - self.num_components * self.alpha0
         )
         return {
-            "loss": -tf.reduce_mean(self.distribution().log_prob(x)),
+            "loss": -tf.reduce_mean(self._log_density(x)),
             "elbo": tf.reduce_mean(lse) - self.kl_global() / tf.cast(total, tf.float32),
         }
-
-    def _e_step(self, x):
-        rho = self.log_joint(x)
-        lse = tf.reduce_logsumexp(rho, -1)
-        stats = self._statistics(x, tf.exp(rho - lse[:, None]))
-        stats["log_normalizer"] = tf.reduce_sum(lse)
-        return stats, self._batch_metrics(x, lse)
 
     def apply_statistics(self, stats):
         """End of a CAVI sweep: record the exact ELBO / N of the sweep, then set q(pi) and
@@ -462,7 +460,7 @@ class BayesianGaussianMixture(FiniteMixture):
     def training_update(self, x, labels=None):
         """SVI: one natural-gradient step of the global factors on the batch ``x``."""
         x = self._flat(x)
-        stats, metrics = self._e_step(x)
+        stats, metrics = self.batch_statistics(x)
         stats["batch_size"] = tf.cast(tf.shape(x)[0], tf.float32)
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
