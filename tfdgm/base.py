@@ -57,6 +57,16 @@ SUPPORTS = ("binary", "categorical", "real")
 #: on it, or nothing (``log_prob`` raises :class:`NoDensityError`).
 DENSITIES = ("exact", "estimate", "bound", "none")
 INITIALIZE_EXAMPLES = _training.INITIALIZE_EXAMPLES
+#: ``fit`` arguments only Keras' own array adapter handles (arrays then go to Keras).
+_KERAS_ONLY = {"validation_split", "steps_per_epoch", "class_weight", "sample_weight"}
+
+
+def _arrays(x, none_ok: bool = False) -> bool:
+    """Whether ``x`` is a NumPy array or a dict of them (None too, if ``none_ok``)."""
+    if x is None:
+        return none_ok
+    values = x.values() if isinstance(x, dict) else [x]
+    return all(isinstance(v, np.ndarray) for v in values) and bool(values)
 
 
 class NoDensityError(NotImplementedError):
@@ -372,6 +382,14 @@ class GenerativeModel(keras.Model):
         _training.check_inputs(self, validation_data, what="validation_data")
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
+        elif _arrays(x) and _arrays(y, True) and not _KERAS_ONLY.intersection(kwargs):
+            # in-memory arrays as a pipeline without tf.data autotuning (what Keras builds
+            # stalls at every epoch's end: tfdgm.data.without_autotune)
+            x = _data.array_pipeline(x, y, batch_size, kwargs.pop("shuffle", True))
+            y, size, batch_size = None, kwargs.pop("validation_batch_size", batch_size), None
+            val = (validation_data,) if _arrays(validation_data) else validation_data
+            if isinstance(val, tuple) and 0 < len(val) <= 2 and all(map(_arrays, val)):
+                validation_data = _data.array_pipeline(*val, batch_size=size, shuffle=False)
         if type(self).initialize is not GenerativeModel.initialize and examples is not None:
             self.initialize(examples)
         callbacks = list(callbacks or [])
