@@ -222,3 +222,43 @@ def test_trained_on_8_gaussians_covers_every_mode():
     model.fit(dataset.x_train, epochs=100, batch_size=128, verbose=0)
     samples = model.sample(2000, seed=(0, 1), sampler="ddim", num_steps=50)
     assert metrics.mode_coverage(samples) == 8
+
+
+def test_tfdgm_sample_calls_the_exported_sampler_with_its_steps(tmp_path, monkeypatch):
+    # the exported endpoints equal the live ones (tests/test_contract.py); here: which one
+    # `tfdgm sample RUN --sampler S --steps N` calls, with what, and 0 steps = the default
+    import json
+
+    from tfdgm import runs
+
+    model = DDPM((2,), 10, units=8, num_blocks=1, embedding_dim=4, seed=0)
+    endpoints = {key: fn for key, (fn, _) in model.export_endpoints().items()}
+    calls = []
+
+    class Export:
+        def __getattr__(self, key):
+            if key not in endpoints:
+                raise AttributeError(key)
+            return lambda *args: (
+                calls.append((key, *map(np.asarray, args))) or endpoints[key](*args)
+            )
+
+    monkeypatch.setattr(tf.saved_model, "load", lambda path: Export())
+    (tmp_path / "export").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"hparams": {}, "image_shape": None}))
+    runs.sample_export(str(tmp_path), 5, 1, sampler="ddim", steps=3)
+    runs.sample_export(str(tmp_path), 5, 1, steps=4)
+    runs.sample_export(str(tmp_path), 5, 1)
+    assert [(c[0], c[1].item(), c[2].tolist(), c[3:]) for c in calls] == [
+        ("sample_ddim", 5, [1, 0], (3,)),
+        ("sample_ddpm", 5, [1, 0], (4,)),
+        ("sample", 5, [1, 0], ()),
+    ]
+    with pytest.raises(runs.RunError, match="no sampler 'euler'"):
+        runs.sample_export(str(tmp_path), 5, sampler="euler")
+    np.testing.assert_array_equal(
+        endpoints["sample_ddim"](tf.constant(5), tf.constant([1, 0]), tf.constant(3)),
+        model.sample(5, seed=(1, 0), num_steps=3, sampler="ddim"),
+    )
+    default = model.sample(5, seed=(1, 0))
+    np.testing.assert_array_equal(model.sample(5, seed=(1, 0), num_steps=0), default)

@@ -118,6 +118,8 @@ def _parser(model_help: str | None = None) -> argparse.ArgumentParser:
     sample.add_argument("-n", "--num-samples", type=_number(int, 1), default=64)
     sample.add_argument("--seed", type=_number(int, 0), default=0)
     sample.add_argument("--out", help="picture to write (default: RUN/samples_export.png)")
+    sample.add_argument("--sampler", help="a diffusion model's sampler (ddpm, ddim)")
+    sample.add_argument("--steps", type=_number(int, 1), help="a diffusion model's sampling steps")
 
     sub.add_parser("list", help="list models and datasets")
     return parser
@@ -204,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "sample":
-            out = runs.sample_export(args.run, args.num_samples, args.seed, args.out)
+            out = runs.sample_export(
+                args.run, args.num_samples, args.seed, args.out, args.sampler, args.steps
+            )
             print(f"wrote {args.num_samples} samples to {out}")
             return 0
         return _train(args, runs)

@@ -493,12 +493,22 @@ def _save_figures(out: str, figures: dict) -> None:
 
 
 # ---------------------------------------------------------------- tfdgm sample
-def sample_export(run: str, num_samples: int = 64, seed: int = 0, out: str | None = None) -> str:
+def sample_export(
+    run: str,
+    num_samples: int = 64,
+    seed: int = 0,
+    out: str | None = None,
+    sampler: str | None = None,
+    steps: int | None = None,
+) -> str:
     """Draw from a run folder's SavedModel (no tfdgm needed to load it) and draw them to
-    ``out`` (default ``run/samples_export.png``); returns the picture's path.
+    ``out`` (default ``run/samples_export.png``); returns the picture's path. ``sampler``
+    and ``steps`` (diffusion models) call the export's ``sample_<sampler>(n, seed, steps)``
+    (default: the run's sampler and number of steps).
 
     Raises:
-        RunError: ``run`` has no ``export/`` folder, or ``num_samples`` is below 1.
+        RunError: ``run`` has no ``export/`` folder, ``num_samples`` is below 1, or the
+            export has no such sampler.
     """
     num_samples = check_setting("num_samples", num_samples, int, 1)
     seed = check_setting("seed", seed, int, 0)
@@ -511,7 +521,16 @@ def sample_export(run: str, num_samples: int = 64, seed: int = 0, out: str | Non
     with open(os.path.join(run, "config.json")) as f:
         config = json.load(f)
     loaded = tf.saved_model.load(os.path.join(run, "export"))
-    samples = loaded.sample(tf.constant(num_samples, tf.int32), tf.constant([seed, 0], tf.int32))
+    args = [tf.constant(num_samples, tf.int32), tf.constant([seed, 0], tf.int32)]
+    draw = loaded.sample
+    if sampler is not None or steps is not None:
+        sampler = sampler or config.get("hparams", {}).get("sampler", "ddpm")
+        draw = getattr(loaded, f"sample_{sampler}", None)
+        if draw is None:
+            raise RunError(f"{run!r}: its export has no sampler {sampler!r}")
+        steps = check_setting("steps", steps, int, 1) or 0  # 0: the model's default
+        args.append(tf.constant(steps, tf.int32))
+    samples = draw(*args)
     samples = samples.numpy()
     out = out or os.path.join(run, "samples_export.png")
     if config.get("image_shape"):

@@ -55,23 +55,20 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfdgm import metrics, nets, ode, registry
+from tfdgm import metrics, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.diffusion_sampling import SAMPLERS, DiffusionSampling
 from tfdgm.schedules import NoiseSchedule
 
 tfd = tfp.distributions
 
 PREDICTIONS = ("epsilon", "x0", "v")
-SAMPLERS = ("ddpm", "ddim")
 VARIANCES = ("small", "large")
 #: Datasets of ``tfdgm train ddpm`` (the first is the default).
 DATASETS = tuple(
     "digits-continuous digits digits-categorical mnist-continuous mnist 8gaussians checkerboard "
     "moons spirals".split()
 )
-#: ``log_prob(method="ode")`` takes the exact divergence (D backward passes) up to this many
-#: dimensions and Hutchinson's estimator (one Rademacher probe per example) above.
-EXACT_TRACE_MAX_DIM = 10
 
 
 #: Constructor arguments kept as attributes of the same name (``get_config``).
@@ -111,7 +108,7 @@ def _normal(loc, scale, event_rank):
     description="denoising diffusion (DDPM/DDIM sampling, variational bound)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class DDPM(GenerativeModel):
+class DDPM(DiffusionSampling, GenerativeModel):
     """Denoising diffusion probabilistic model with EMA weights, DDPM/DDIM samplers and its bound.
 
     Args:
@@ -429,132 +426,6 @@ class DDPM(GenerativeModel):
             raise ValueError(f"method must be 'bound' or 'ode', got {method!r}")
         return self.elbo(x, seed)
 
-    # ------------------------------------------------------------------ sampling
-    def timesteps(self, num_steps) -> tf.Tensor:
-        """tau_0 = 0 < tau_1 < ... < tau_S = T, evenly spaced (rounded), int32 ``[S + 1]``."""
-        steps = tf.clip_by_value(tf.cast(num_steps, tf.int32), 1, self.num_timesteps)
-        grid = tf.linspace(0.0, float(self.num_timesteps), steps + 1)
-        return tf.cast(tf.round(grid), tf.int32)
-
-    def _chain(self, y, seed, num_steps, eta, mode: str, keep: bool = False, iterations: int = 0):
-        """Run a chain from y at tau_S (``"ancestral"``, ``"ddim"``) down to 0, or the DDIM
-        encoder from y at 0 up to tau_S (``"encode"``). Returns y (and every state)."""
-        taus = self.timesteps(num_steps)
-        steps = tf.shape(taus)[0] - 1
-        states = tf.TensorArray(tf.float32, size=steps + 1, element_shape=y.shape)
-        states = states.write(0, y) if keep else states
-
-        def step(i, y, states):
-            if mode == "encode":  # invert the DDIM step s <- t: solve for y_t by fixed point
-                s, t = taus[i], taus[i + 1]
-                ab_s, omab_s = self._rates(s)
-                ab_t, omab_t = self._rates(t)
-                y_s, y_t = y, y
-                for _ in range(1 + iterations):  # first: eps_hat at (y_s, t)
-                    _, eps = self.predict(y_t, t, clip=False)
-                    y_t = (
-                        tf.sqrt(ab_t / ab_s) * (y_s - tf.sqrt(omab_s) * eps) + tf.sqrt(omab_t) * eps
-                    )
-                y = y_t
-            else:
-                t, s = taus[steps - i], taus[steps - i - 1]
-                y0, eps = self.predict(y, t, clip=None if mode != "decode" else False)
-                noise = tf.random.stateless_normal(
-                    tf.shape(y), tf.random.experimental.stateless_fold_in(seed, i)
-                )
-                _, _, var, _ = self._posterior_moments(t, s)
-                ab_s, omab_s = self._rates(s)
-                if mode == "ancestral":
-                    sigma = tf.where(s > 0, self._reverse_std(t, s), 0.0)
-                    mean = self.posterior(y, y0, t, s).mean()
-                else:
-                    sigma = eta * tf.sqrt(var)
-                    mean = tf.sqrt(ab_s) * y0 + tf.sqrt(tf.maximum(omab_s - sigma**2, 0.0)) * eps
-                y = mean + sigma * noise
-            return i + 1, y, states.write(i + 1, y) if keep else states
-
-        _, y, states = tf.while_loop(lambda i, *_: i < steps, step, (0, y, states))
-        return (y, states.stack()) if keep else y
-
-    def _compiled(self, mode: str, keep: bool = False, iterations: int = 0):
-        chain = lambda y, seed, steps, eta: self._chain(y, seed, steps, eta, mode, keep, iterations)
-        return self._function((mode, keep, iterations), chain)
-
-    def _start(self, num_samples, seed, num_steps, sampler, eta):
-        """(chain mode, (y_T ~ N(0, I), chain seed, steps, eta)) with the model's defaults."""
-        sampler = self.sampler if sampler is None else sampler
-        if sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-        if num_steps is None:
-            num_steps = self.sample_steps or self.num_timesteps
-        eta = self.eta if eta is None else eta
-        seed_T, seed_chain = tf.unstack(tf.random.experimental.stateless_split(self._seed(seed), 2))
-        y = tf.random.stateless_normal(tf.stack([num_samples, *self.event_shape]), seed_T)
-        args = (y, seed_chain, tf.cast(num_steps, tf.int32), tf.cast(eta, tf.float32))
-        return ("ancestral" if sampler == "ddpm" else "ddim"), args
-
-    def sample(self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None):
-        """Samples, float32 ``[num_samples, *event_shape]``: y_T ~ N(0, I), then ``num_steps``
-        (default ``sample_steps`` or T) steps of the ancestral DDPM sampler (``"ddpm"``,
-        respaced when fewer than T) or of DDIM (``"ddim"``, with ``eta``); the last yhat_0 is
-        mapped to the data (discrete data: the nearest level, the decoder's mode)."""
-        mode, args = self._start(num_samples, seed, num_steps, sampler, eta)
-        return self.denormalize(self._compiled(mode)(*args))
-
-    def reverse_chain(self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None):
-        """Every state of a sampling chain in data units (unquantized), ``[S + 1, n, ...]``,
-        from y_T (index 0) to the sample (index S)."""
-        mode, args = self._start(num_samples, seed, num_steps, sampler, eta)
-        _, states = self._compiled(mode, keep=True)(*args)
-        return self.denormalize(states, quantize=False)
-
-    def encode(self, x, num_steps=None, iterations: int = 2) -> tf.Tensor:
-        """DDIM (eta = 0) run forwards, data x -> y_T ``[batch, *event_shape]`` (unclipped):
-        each step solves the decoder's step for y_t by ``iterations`` fixed-point iterations
-        after the usual explicit guess (eps_hat taken at (y_s, t); ``iterations=0``)."""
-        steps = tf.cast(num_steps or self.num_timesteps, tf.int32)
-        y0 = self.normalize(self._prepare(x))
-        return self._compiled("encode", iterations=int(iterations))(
-            y0, tf.zeros([2], tf.int32), steps, tf.constant(0.0)
-        )
-
-    def decode(self, y_T, num_steps=None) -> tf.Tensor:
-        """DDIM (eta = 0) from y_T to the data, unquantized and unclipped (inverse of encode)."""
-        steps = tf.cast(num_steps or self.num_timesteps, tf.int32)
-        y_T = tf.cast(y_T, tf.float32)
-        y = self._compiled("decode")(y_T, tf.zeros([2], tf.int32), steps, tf.constant(0.0))
-        return self.denormalize(y, quantize=False)
-
-    # ------------------------------------------------------------------ probability-flow ODE
-    def ode_velocity(self, y, t) -> tf.Tensor:
-        """dy/dt = -beta(t)/2 [y - eps_hat(y, t)/sqrt(1 - abar(t))], continuous t in (0, T]."""
-        _, eps = self.predict(y, t, clip=False)
-        return -0.5 * self.schedule.beta_at(t) * (y - eps / tf.sqrt(self._rates(t)[1]))
-
-    def ode_log_prob(
-        self, x, seed=None, t_min: float = 1.0, exact_trace=None, rtol=1e-5, atol=1e-5
-    ):
-        """Exact log-density (nats, data units) of the probability-flow ODE model, ``[batch]``.
-
-        The ODE carries N(0, I) at t = T to t = ``t_min`` (default 1, the first trained step:
-        the density of the data blurred by N(0, 1 - abar_1) in diffusion units); the density
-        follows from the instantaneous change of variables (:func:`tfdgm.ode.flow_log_prob`),
-        with the exact divergence up to ``EXACT_TRACE_MAX_DIM`` dimensions (or as
-        ``exact_trace`` says) and Hutchinson's estimator above. Real-valued data only.
-        """
-        if self._levels:
-            raise ValueError("ode_log_prob is a density of real-valued data; use the bound")
-        exact = self.event_size <= EXACT_TRACE_MAX_DIM if exact_trace is None else exact_trace
-        shape = [-1, *self.event_shape]
-        velocity = lambda y, t: tf.reshape(self.ode_velocity(tf.reshape(y, shape), t), tf.shape(y))
-        solve = lambda y, seed: ode.flow_log_prob(
-            velocity, y, t_min, self.num_timesteps, ode.standard_normal_log_prob, exact, seed,
-            rtol, atol,
-        )  # fmt: skip
-        y0 = tf.reshape(self.normalize(self._prepare(x)), [-1, self.event_size])
-        log_p = self._function(("ode", t_min, exact, rtol, atol), solve)(y0, self._seed(seed))
-        return log_p - self.event_size * math.log(self.scale)
-
     # ------------------------------------------------------------------ reports and export
     def summary_metrics(self, dataset) -> dict:
         """FD/KID of the default sampler (and of DDIM with 50 steps) against the test split,
@@ -598,20 +469,24 @@ class DDPM(GenerativeModel):
         return figures
 
     def export_endpoints(self):
+        """``sample(n, seed)`` with the model's defaults; ``sample_ddpm`` and ``sample_ddim``
+        ``(n, seed, num_steps)`` (``tfdgm sample RUN --sampler ddim --steps 50``); the bound
+        as ``log_prob``; ``denoise(y_t, t)`` -> {"x0", "epsilon"} in diffusion units."""
         spec_n = tf.TensorSpec([], tf.int32, name="num_samples")
         spec_seed = tf.TensorSpec([2], tf.int32, name="seed")
         spec_steps = tf.TensorSpec([], tf.int32, name="num_steps")
         spec_y = tf.TensorSpec([None, *self.event_shape], tf.float32, name="y_t")
         spec_t = tf.TensorSpec([], tf.int32, name="t")
+        samplers = {  # sample_ddpm(n, seed, num_steps), sample_ddim(n, seed, num_steps)
+            f"sample_{name}": (
+                lambda n, seed, steps, name=name: self.sample(n, seed, steps, sampler=name),
+                [spec_n, spec_seed, spec_steps],
+            )
+            for name in SAMPLERS
+        }
         return {
-            "sample": (
-                lambda n, seed, steps: self.sample(n, seed=seed, num_steps=steps),
-                [spec_n, spec_seed, spec_steps],
-            ),
-            "sample_ddim": (
-                lambda n, seed, steps: self.sample(n, seed, steps, sampler="ddim", eta=0.0),
-                [spec_n, spec_seed, spec_steps],
-            ),
+            "sample": (lambda n, seed: self.sample(n, seed=seed), [spec_n, spec_seed]),
+            **samplers,
             "log_prob": (lambda x: self.elbo(x, seed=(0, 0)), [self.input_signature()]),
             "denoise": (
                 lambda y, t: dict(zip(("x0", "epsilon"), self.predict(y, t))),
