@@ -18,6 +18,7 @@ from tfdgm import (
 from tfdgm.base import GenerativeModel, NoDensityError
 from tfdgm.export import export
 from tfdgm.models.autoregressive import MADE, MarkovAutoregressive, RNNAutoregressive
+from tfdgm.models.bayesian_network import BayesianNetwork
 from tfdgm.models.boltzmann import BoltzmannMachine
 from tfdgm.models.dbm import DBM
 from tfdgm.models.dbn import DBN
@@ -25,9 +26,11 @@ from tfdgm.models.flows import MAF, RealNVP
 from tfdgm.models.gan import FGAN, GAN, WGANGP
 from tfdgm.models.helmholtz import HelmholtzMachine
 from tfdgm.models.histogram import FactorizedCategorical, Histogram
+from tfdgm.models.mixtures import BernoulliMixture, GaussianMixture
 from tfdgm.models.mmd import MMDNetwork
 from tfdgm.models.rbm import RBM
 from tfdgm.models.vae import VAE
+from tfdgm.models.variational_mixture import BayesianGaussianMixture
 
 __all__ = [
     "DBM",
@@ -39,8 +42,12 @@ __all__ = [
     "RBM",
     "VAE",
     "WGANGP",
+    "BayesianGaussianMixture",
+    "BayesianNetwork",
+    "BernoulliMixture",
     "BoltzmannMachine",
     "FactorizedCategorical",
+    "GaussianMixture",
     "GenerativeModel",
     "HelmholtzMachine",
     "Histogram",
