@@ -5,7 +5,14 @@ differentiable. The change of variables gives an exact density,
 
     log p(x) = log p_Z(f^{-1}(x)) + log |det J_{f^{-1}}(x)|,
 
-and the model is trained by maximum likelihood, loss = -(1/B) sum_b log p(x_b).
+and the model is trained by maximum likelihood, loss = -(1/B) sum_b log p(x_b) (the forward
+KL(p_data || p_X) up to the data's entropy). Given instead an unnormalized target density
+p~ = Z p (``target_log_prob=``), it is trained by the reverse KL on its own samples,
+
+    loss = E_{z ~ p_Z}[log p_X(f(z)) - log p~(f(z))] = KL(p_X || p) - log Z,
+
+reparameterized through x = f(z) (Rezende & Mohamed, 2015): no data, mode-seeking where
+maximum likelihood is mode-covering.
 f is a chain of simple bijectors whose log-determinants are cheap (triangular Jacobians):
 
 - affine coupling (RealNVP): x_{1:d} = z_{1:d}, x_{d+1:D} = z_{d+1:D} * exp(s(z_{1:d})) +
@@ -23,6 +30,9 @@ References:
     Papamakarios, Pavlakou & Murray, Masked Autoregressive Flow for Density Estimation,
     NeurIPS 2017.
     Kingma et al., Improved Variational Inference with Inverse Autoregressive Flow, NeurIPS 2016.
+    Rezende & Mohamed, Variational Inference with Normalizing Flows, ICML 2015.
+    Papamakarios et al., Normalizing Flows for Probabilistic Modeling and Inference, JMLR
+    2021 (Sec. 2.3, forward and reverse KL).
     Theis, van den Oord & Bethge, A note on the evaluation of generative models, ICLR 2016.
 """
 
@@ -68,7 +78,28 @@ class NormalizingFlow(GenerativeModel):
         log_scale_bound: B of the soft clip ``B tanh(s / B)`` of each log-scale; None: unbounded.
         preprocess: None or ``"logit"`` (data in [0, 1): y = logit(a + (1 - 2a) x)).
         logit_alpha: a of the logit pre-transform.
+        target_log_prob: optional callable ``x [batch, *event_shape] -> [batch]``, an
+            unnormalized log density log p~(x) = log p(x) + log Z. The flow is then trained
+            by reverse KL on its own samples (:meth:`reverse_kl`): ``fit`` draws as many
+            samples per step as its batch holds and ignores the batch's values, so fit it
+            on :meth:`target_batches` (zeros that only set the number of steps and the
+            batch size). Not saved with the model (pass it again after loading);
+            ``log_prob``/``sample`` are the flow's own either way.
         seed: seed of the sampling stream.
+
+    Reverse KL to a two-mode target (the flow finds one mode or both, depending on the
+    seed and length of training; maximum likelihood on samples of it covers both):
+
+    >>> mixture = tfd.MixtureSameFamily(
+    ...     tfd.Categorical(probs=[0.5, 0.5]),
+    ...     tfd.MultivariateNormalDiag([[-2.0, 0.0], [2.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]]))
+    >>> flow = RealNVP((2,), num_layers=2, hidden_units=(8,), seed=0,
+    ...                target_log_prob=lambda x: mixture.log_prob(x) + 3.0)  # log Z = 3
+    >>> flow.compile_default(learning_rate=3e-3)
+    >>> # no data: 5 steps of 64 samples each (use ~1000 steps of 256, see docs/flows.md)
+    >>> history = flow.fit(flow.target_batches(num_steps=5, batch_size=64), verbose=0)
+    >>> flow.reverse_kl(1000, seed=(0, 1)).shape  # KL(q || p) - log Z, estimated
+    TensorShape([])
     """
 
     density = "exact"
@@ -85,6 +116,7 @@ class NormalizingFlow(GenerativeModel):
         log_scale_bound: float | None = 3.0,
         preprocess: str | None = None,
         logit_alpha: float = 0.05,
+        target_log_prob=None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -110,6 +142,9 @@ class NormalizingFlow(GenerativeModel):
             name="flow",
         )
         self.build()
+        self.target_log_prob = target_log_prob
+        if target_log_prob is not None:
+            self._check_target(target_log_prob)
 
     @classmethod
     def for_dataset(cls, dataset, **hparams) -> NormalizingFlow:
@@ -167,8 +202,49 @@ class NormalizingFlow(GenerativeModel):
         return self.bijector().inverse(self._prepare(x))
 
     def objective(self, x, training=False):
+        if self.target_log_prob is not None:  # reverse KL: only the batch size is used
+            return {"loss": self.reverse_kl(tf.shape(x)[0])}
         log_prob = self.distribution(batch=x if training else None).log_prob(x)
         return {"loss": -tf.reduce_mean(log_prob)}
+
+    # ------------------------------------------------------------------ reverse KL
+    def _check_target(self, fn):
+        """Refuse a target that is not callable or does not map a batch to ``[batch]``
+        finite float values (checked on 4 samples of the untrained flow)."""
+        if not callable(fn):
+            raise ValueError(f"target_log_prob must be callable, got {type(fn).__name__}")
+        x = self.sample(4, seed=(0, 0))
+        value = np.asarray(fn(x))
+        if value.shape != (4,) or not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"target_log_prob must map a batch [n, {', '.join(map(str, self.event_shape))}]"
+                f" to n finite log densities; on 4 samples it returned shape {value.shape}"
+                f" (finite: {bool(np.all(np.isfinite(value)))})"
+            )
+
+    def reverse_kl(self, num_samples, seed=None) -> tf.Tensor:
+        """Monte-Carlo reverse KL to the unnormalized target, a float32 scalar:
+
+            (1/n) sum_i [log q(x_i) - log p~(x_i)],  x_i = f(z_i), z_i ~ N(0, I),
+
+        an unbiased estimate of KL(q || p) - log Z (p~ = Z p), with log q(x_i) = log
+        p_Z(z_i) - log |det df/dz(z_i)| from the forward pass alone and gradients through
+        x_i (reparameterization). Batch norms use their moving averages here.
+        """
+        if self.target_log_prob is None:
+            raise ValueError(f"{type(self).__name__} has no target_log_prob to compare with")
+        x, log_q = self.distribution().experimental_sample_and_log_prob(
+            num_samples, seed=self._seed(seed)
+        )
+        log_target = tf.cast(self.target_log_prob(tf.cast(x, tf.float32)), tf.float32)
+        return tf.reduce_mean(tf.cast(log_q, tf.float32) - log_target)
+
+    def target_batches(self, num_steps: int, batch_size: int) -> tf.data.Dataset:
+        """``num_steps`` batches of ``batch_size`` zero events: what ``fit`` takes when the
+        flow trains on ``target_log_prob`` (the values are ignored; each batch sets how
+        many samples one reverse-KL step draws). ``epochs=E`` repeats it E times."""
+        zeros = tf.zeros([int(batch_size), *self.event_shape])
+        return tf.data.Dataset.from_tensors(zeros).repeat(int(num_steps))
 
     # ------------------------------------------------------------------ contract
     def log_prob(self, x, **kwargs) -> tf.Tensor:
@@ -187,7 +263,10 @@ class NormalizingFlow(GenerativeModel):
     def initialize(self, x) -> int:
         """Data-dependent act-norm initialization from a batch (a no-op otherwise, or after it
         has been done once). Called by ``fit`` with its first (up to 512) training examples;
-        returns the number of layers initialized."""
+        returns the number of layers initialized. Skipped when training on
+        ``target_log_prob`` (the batches are placeholders, not data)."""
+        if self.target_log_prob is not None:
+            return 0
         return self.flow.initialize(np.asarray(self._prepare(x)).reshape(-1, self.event_size))
 
     def export_endpoints(self):
@@ -253,6 +332,7 @@ class RealNVP(NormalizingFlow):
         log_scale_bound: float | None = 3.0,
         preprocess: str | None = None,
         logit_alpha: float = 0.05,
+        target_log_prob=None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -265,6 +345,7 @@ class RealNVP(NormalizingFlow):
             log_scale_bound=log_scale_bound,
             preprocess=preprocess,
             logit_alpha=logit_alpha,
+            target_log_prob=target_log_prob,
             seed=seed,
             **kwargs,
         )
@@ -300,6 +381,7 @@ class MAF(NormalizingFlow):
         log_scale_bound: float | None = 3.0,
         preprocess: str | None = None,
         logit_alpha: float = 0.05,
+        target_log_prob=None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -313,6 +395,7 @@ class MAF(NormalizingFlow):
             log_scale_bound=log_scale_bound,
             preprocess=preprocess,
             logit_alpha=logit_alpha,
+            target_log_prob=target_log_prob,
             seed=seed,
             **kwargs,
         )
