@@ -156,6 +156,7 @@ def annealed_importance_sampling(
     transition: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor],
     betas: tf.Tensor,
     seed,
+    step: Callable | None = None,
 ) -> LogPartition:
     """AIS estimate of log Z = log Z_0 + log (1/M) sum_m w_m along the temperatures ``betas``.
 
@@ -174,26 +175,42 @@ def annealed_importance_sampling(
             one block Gibbs sweep at beta).
         betas: ``[K + 1]`` float32, 0 = beta_0 < ... < beta_K = 1 (:func:`ais_schedule`).
         seed: int32[2]; step k uses ``stateless_fold_in(seed, k)``.
+        step: optional ``(x, beta_k, beta_{k+1}, seed) -> (log f_{beta_{k+1}}(x) - log
+            f_{beta_k}(x), transition(x, beta_{k+1}, seed))`` in one go, for a model that
+            shares work between the two (an RBM: one v'W product for both log f's and
+            p(h|v)); replaces ``log_unnormalized`` and ``transition``.
 
     Returns:
         A :class:`LogPartition` (float32; computed from float64 weights) with method "ais".
     """
-    num_steps = int(betas.shape[0]) - 1
-    num_chains = int(initial.shape[0])
+    log_w = in_graph(ais_log_weights, initial, log_unnormalized, transition, betas, seed, step)
+    return ais_estimate(log_w, log_base_partition)
+
+
+def ais_log_weights(initial, log_unnormalized, transition, betas, seed, step=None) -> tf.Tensor:
+    """The AIS log weights log w ``[M]`` (see :func:`annealed_importance_sampling`), as a
+    ``tf.while_loop`` over the temperatures."""
+    if step is None:
+
+        def step(x, beta, beta_next, seed):
+            ratio = log_unnormalized(x, beta_next) - log_unnormalized(x, beta)
+            return ratio, transition(x, beta_next, seed)
 
     def body(k, x, log_w):
-        log_w += log_unnormalized(x, betas[k + 1]) - log_unnormalized(x, betas[k])
-        x = transition(x, betas[k + 1], tf.random.experimental.stateless_fold_in(seed, k))
-        return k + 1, x, log_w
+        ratio, x = step(
+            x, betas[k], betas[k + 1], tf.random.experimental.stateless_fold_in(seed, k)
+        )
+        return k + 1, x, log_w + ratio
 
-    def anneal(x0):
-        return tf.while_loop(
-            lambda k, x, log_w: k < num_steps,
-            body,
-            (tf.constant(0), x0, tf.zeros([num_chains], initial.dtype)),
-        )[2]
+    zeros = tf.zeros(tf.shape(initial)[:1], initial.dtype)
+    num_steps = tf.shape(betas)[0] - 1
+    return tf.while_loop(lambda k, x, log_w: k < num_steps, body, (0, initial, zeros))[2]
 
-    log_w = tf.cast(in_graph(anneal, initial), tf.float64)
+
+def ais_estimate(log_w, log_base_partition) -> LogPartition:
+    """log Z_hat = log Z_0 + log mean(w) from AIS log weights, with its standard error and
+    the log(Z_hat -+ 3 se) band (float64 inside, float32 out)."""
+    log_w = tf.cast(log_w, tf.float64)
     log_ratio, std_error = log_mean_exp_and_std_error(log_w)  # log Z_K/Z_0, se of it
     value = tf.cast(log_base_partition, tf.float64) + log_ratio
     lower, upper = log_std_error_bounds(value, std_error)
@@ -219,6 +236,7 @@ class LogPartitionCache:
     def __init__(self):
         self._key = None
         self._value = None
+        self.traced = {}  # a model's tf.functions, traced once and reused (e.g. AIS)
 
     def get_or_compute(
         self, settings: tuple, variables: Sequence, compute: Callable[[], LogPartition]
@@ -248,7 +266,9 @@ class EnergyBasedModel(GenerativeModel):
       exp(log_unnormalized(s)) over those states (float64, see
       :func:`enumerate_log_partition`);
     - ``_annealing(num_chains, seed)``: ``(initial, log_base_partition, log_unnormalized,
-      transition)``, the arguments of :func:`annealed_importance_sampling`;
+      transition)``, the arguments of :func:`annealed_importance_sampling`, optionally
+      followed by its fused ``step``; it runs inside one ``tf.function`` per model, traced
+      once per (chains, temperatures) and reused by every later AIS call;
 
     and gets ``log_partition``, ``log_prob``, ``log_likelihood``, ``log_prob_method`` and
     ``density`` (``"exact"`` when log Z is enumerated, else ``"estimate"``).
@@ -308,18 +328,32 @@ class EnergyBasedModel(GenerativeModel):
                 return self._ais(num_chains, num_betas, seed)  # a fresh estimate
             settings = ("ais", num_chains, num_betas, tuple(np.asarray(self._seed(seed)).tolist()))
             compute = lambda: self._ais(num_chains, num_betas, seed)
+        return self._partition_cache().get_or_compute(settings, self.trainable_variables, compute)
+
+    def _partition_cache(self) -> LogPartitionCache:
         if "_log_z_cache" not in self.__dict__:
             object.__setattr__(self, "_log_z_cache", LogPartitionCache())  # untracked by Keras
-        return self._log_z_cache.get_or_compute(settings, self.trainable_variables, compute)
+        return self._log_z_cache
 
     def _ais(self, num_chains: int, num_betas: int, seed) -> LogPartition:
-        seed_init, seed_chain = tf.unstack(
-            tf.random.experimental.stateless_split(self._seed(seed), 2)
+        """AIS through one ``tf.function`` per model (traced once per number of chains and
+        of temperatures; the weights are read inside it, so later calls see new ones)."""
+        seed, betas = self._seed(seed), ais_schedule(num_betas)
+        if not tf.executing_eagerly():
+            return ais_estimate(*self._ais_log_weights(num_chains, betas, seed))
+        traced = self._partition_cache().traced
+        if "ais" not in traced:
+            traced["ais"] = tf.function(self._ais_log_weights, autograph=False)
+        return ais_estimate(*traced["ais"](num_chains, betas, seed))
+
+    def _ais_log_weights(self, num_chains: int, betas, seed):
+        """(log w ``[num_chains]``, log Z_0) of one AIS run (see ``_annealing``)."""
+        seed_init, seed_chain = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        initial, log_base, log_unnormalized, transition, *step = self._annealing(
+            num_chains, seed_init
         )
-        initial, log_base, log_unnormalized, transition = self._annealing(num_chains, seed_init)
-        return annealed_importance_sampling(
-            initial, log_base, log_unnormalized, transition, ais_schedule(num_betas), seed_chain
-        )
+        log_w = ais_log_weights(initial, log_unnormalized, transition, betas, seed_chain, *step)
+        return log_w, tf.cast(log_base, tf.float64)
 
     def log_prob(self, x, method: str | None = None, log_partition=None, seed=None):
         """log p(x) = -F(x) - log Z, float32 ``[batch]``.

@@ -55,6 +55,9 @@ from tfdgm.partition import (
 )
 
 tfd = tfp.distributions
+#: Training reports the reconstruction error and one-flip pseudo-likelihood of the first 16
+#: examples of a batch (unbiased; ``evaluate`` scores all): its h W' does not grow with it.
+TRAIN_METRIC_EXAMPLES = 16
 
 __all__ = ["EXACT_MAX_UNITS", "RBM", "LogPartition"]
 
@@ -399,17 +402,15 @@ class RBM(EnergyBasedModel):
         free_model, _ = self._free_energy_and_pre(tf.stop_gradient(v_model))
         return tf.reduce_mean(free_data) - tf.reduce_mean(free_model), pre_data
 
-    def _report(self, v, loss, pre, seed):
-        """Metrics from the positive phase's hidden pre-activations (no extra v'W)."""
-        pre = tf.stop_gradient(pre)
-        values = {
-            "loss": loss,
-            "reconstruction_error": tf.reduce_mean(self._reconstruction_error(v, pre)),
-        }
+    def _report(self, v, loss, pre, seed, examples=None):
+        """Metrics from the positive phase's hidden pre-activations (no extra v'W), of the
+        first ``examples`` examples of the batch (all when None)."""
+        v, pre = v[:examples], tf.stop_gradient(pre)[:examples]
+        values = {"loss": loss}
+        values["reconstruction_error"] = tf.reduce_mean(self._reconstruction_error(v, pre))
         if self.visible == "bernoulli":
-            values["pseudo_log_likelihood"] = tf.reduce_mean(
-                self._one_flip_pseudo_log_likelihood(v, pre, seed)
-            )
+            pseudo = self._one_flip_pseudo_log_likelihood(v, pre, seed)
+            values["pseudo_log_likelihood"] = tf.reduce_mean(pseudo)
         return values
 
     def objective(self, x, training=False):
@@ -434,7 +435,7 @@ class RBM(EnergyBasedModel):
             loss, pre = self._cd_loss(v, v_model)
             scaled = self._scaled(loss, optimizer)
         self._minimize(scaled, variables, optimizer, tape)
-        return self._report(v, loss, pre, seed_pll)
+        return self._report(v, loss, pre, seed_pll, TRAIN_METRIC_EXAMPLES)
 
     def training_update(self, x, labels=None) -> dict:
         """One CD-k / PCD-k step (:meth:`cd_update`) with the optimizer of group "model"."""
@@ -507,16 +508,23 @@ class RBM(EnergyBasedModel):
         beta c), with -F_beta(v) = (b-term) + sum_j softplus(beta (c_j + (v/s)'W_j)). The
         b-term does not depend on beta and cancels in every ratio, so log f_beta keeps only
         the softplus sum (H log 2 at beta = 0, in log Z_0 too); transitions are block Gibbs
-        sweeps at beta."""
+        sweeps at beta. ``step`` fuses them: two products per temperature, pre = c + (v/s)'W
+        (for log f at both temperatures and p(h|v), logits beta pre) and h W'."""
         W, _, c = self._params()
+        pre_of = lambda v: tf.matmul(self._scaled_visible(v), W) + c
+        log_f = lambda pre, beta: tf.reduce_sum(tf.math.softplus(beta * pre), -1)
 
-        def log_unnormalized(v, beta):
-            pre = tf.matmul(self._scaled_visible(v), W) + c
-            return tf.reduce_sum(tf.math.softplus(beta * pre), -1)
+        def step(v, beta, beta_next, seed):
+            seed_h, seed_v = _split(seed)
+            pre = pre_of(v)
+            h = tfd.Bernoulli(logits=beta_next * pre, dtype=tf.float32).sample(seed=seed_h)
+            v_next = self.visible_conditional(h, beta_next).sample(seed=seed_v)
+            return log_f(pre, beta_next) - log_f(pre, beta), v_next
 
+        log_unnormalized = lambda v, beta: log_f(pre_of(v), beta)
         transition = lambda v, beta, seed: self.gibbs_step(v, seed, beta)
         initial = self._base_sample(num_chains, seed)
-        return initial, self._base_log_partition(), log_unnormalized, transition
+        return initial, self._base_log_partition(), log_unnormalized, transition, step
 
     # ------------------------------------------------------------------ contract
     def summary_metrics(self, dataset) -> dict:
