@@ -1,0 +1,190 @@
+"""DDPM training throughput against a hand-written TensorFlow loop, and sampling time per image.
+
+Training: ``tfdgm.DDPM`` (``compile_default`` + ``fit``) against a minimal loop doing the
+same work with the same network (the default 8x8 U-Net, ``tfdgm.nets.DenoisingUNet``,
+filters 32, channel_mult (1, 2)): t ~ U{1..T}, noise, the simple epsilon loss, Adam, and
+the EMA of the weights after every update; batch 64, synthetic 8x8 images in [-1, 1].
+Sampling: seconds per image of DDIM (eta = 0) and of the ancestral sampler against the
+number of steps, 64 images per call. Prints examples/s, ratios and the machine load
+(others may share the CPU: read ratios from one run, best of repeats).
+
+    python benchmarks/bench_diffusion.py [--steps 60] [--repeats 3] [--quick]
+    python benchmarks/bench_diffusion.py --run RUN [--plot steps.png]
+
+With ``--run`` (a folder of ``tfdgm train ddpm``): quality against the number of DDIM steps
+instead, i.e. FD and KID (``tfdgm.metrics.sample_quality``: the shipped classifier's
+features on digits) of as many DDIM (eta = 0) samples as the test split has, seed (0, 0),
+at 10, 20, 50, 100 and T steps, with the seconds per image, the train-vs-test reference,
+and a plot of FD against steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from _timing import best_rate, fit_runner  # noqa: E402
+
+from tfdgm import nets  # noqa: E402
+from tfdgm.models.diffusion import DDPM  # noqa: E402
+from tfdgm.schedules import NoiseSchedule  # noqa: E402
+
+SHAPE, BATCH, T, FILTERS = (8, 8), 64, 1000, 32
+
+
+def make_data(n: int) -> np.ndarray:
+    """Smooth random 8x8 images in [0, 1], flat float32 ``[n, 64]``."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n, 6)) @ rng.standard_normal((6, 64))
+    return (1.0 / (1.0 + np.exp(-base))).astype(np.float32)
+
+
+def hand_written(x: np.ndarray, steps: int, repeats: int, jit: bool) -> float:
+    """The same U-Net, loss, Adam and EMA written as one tf.function step."""
+    net = nets.DenoisingUNet(SHAPE, FILTERS, (1, 2), 64)
+    net(tf.zeros([1, 64]), tf.ones([1]))
+    weights = net.trainable_variables
+    ema = [tf.Variable(v) for v in weights]
+    log_ab = tf.constant(NoiseSchedule(T).log_alpha_bar, tf.float32)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(weights)
+
+    @tf.function(jit_compile=jit)
+    def step(xb, seed):
+        y0 = 2.0 * xb - 1.0
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        t = tf.random.stateless_uniform([BATCH], seeds[0], 1, T + 1, tf.int32)
+        eps = tf.random.stateless_normal(tf.shape(y0), seeds[1])
+        ab = tf.exp(tf.gather(log_ab, t))[:, None]
+        y_t = tf.sqrt(ab) * y0 + tf.sqrt(1.0 - ab) * eps
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(net(y_t, tf.cast(t, tf.float32)) - eps))
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        for e, v in zip(ema, weights):
+            e.assign(0.999 * e + 0.001 * v)
+        return loss
+
+    data = tf.data.Dataset.from_tensor_slices(x).repeat().batch(BATCH, True).prefetch(2)
+    iterator = iter(data)
+
+    def run():
+        for i in range(steps):
+            step(next(iterator), tf.constant([i, 0]))
+
+    return best_rate(run, steps * BATCH, repeats)
+
+
+def model() -> DDPM:
+    return DDPM(
+        (64,), T, architecture="unet", image_shape=SHAPE, filters=FILTERS, shift=0.5,
+        scale=0.5, clip_denoised=True, seed=0,
+    )  # fmt: skip
+
+
+def library(x, steps, repeats, jit) -> float:
+    ddpm = model()
+    ddpm.compile_default(learning_rate=1e-3, jit_compile=jit)
+    return best_rate(fit_runner(ddpm, x, BATCH, steps, True), steps * BATCH, repeats)
+
+
+def sampling(num_steps, repeats, n=64) -> dict:
+    """Best seconds per image over ``repeats`` calls (after a warm-up) per sampler and steps."""
+    ddpm, out = model(), {}
+    for sampler in ("ddim", "ddpm"):
+        for s in num_steps:
+            ddpm.sample(n, seed=(0, 0), num_steps=s, sampler=sampler)
+            times = []
+            for r in range(repeats):
+                start = time.perf_counter()
+                ddpm.sample(n, seed=(r, 1), num_steps=s, sampler=sampler)
+                times.append((time.perf_counter() - start) / n)
+            out[sampler, s] = min(times)
+    return out
+
+
+def quality_against_steps(run: str, plot: str | None) -> None:
+    import json
+
+    from tfdgm import data, metrics
+
+    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
+    with open(os.path.join(run, "config.json")) as f:
+        dataset = data.load(json.load(f)["dataset"])
+    ddpm = keras.saving.load_model(os.path.join(run, "model.keras"))
+    reference = metrics.sample_quality(
+        dataset.x_train[: len(dataset.x_test)], dataset, reference=True
+    )
+    print(f"{dataset.name}, T = {ddpm.num_timesteps}, {len(dataset.x_test)} samples per row")
+    print(f"train vs test reference: FD {reference['fd_reference']:.3f}, "
+          f"KID {reference['kid_reference']:.4f}")  # fmt: skip
+    print(f"{'sampler':<8} {'steps':>5} {'FD':>8} {'KID':>8} {'ms/image':>9}")
+    rows = []
+    for steps in (10, 20, 50, 100, ddpm.num_timesteps):
+        n = len(dataset.x_test)
+        start = time.perf_counter()
+        samples = np.asarray(ddpm.sample(n, seed=(0, 0), num_steps=steps, sampler="ddim"))
+        seconds = (time.perf_counter() - start) / n
+        quality = metrics.sample_quality(samples, dataset)
+        rows.append((steps, quality["fd"], quality["kid"]))
+        print(f"{'ddim':<8} {steps:>5} {quality['fd']:>8.3f} {quality['kid']:>8.4f} "
+              f"{1e3 * seconds:>9.2f}", flush=True)  # fmt: skip
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="DDIM (eta = 0)")
+        ax.axhline(reference["fd_reference"], color="gray", ls="--", label="train vs test")
+        ax.set(xscale="log", xlabel="sampling steps", ylabel="FD (classifier features)")
+        ax.set_title(f"DDPM on {dataset.name}: quality against steps")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(plot, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="no XLA, sampling up to 100 steps")
+    parser.add_argument("--run", help="a ddpm run folder: quality against DDIM steps")
+    parser.add_argument("--plot", help="with --run: write the FD-against-steps plot here")
+    args = parser.parse_args()
+    if args.run:
+        return quality_against_steps(args.run, args.plot)
+    x = make_data(args.steps * BATCH)
+    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
+    print(
+        f"DDPM U-Net 8x8 (filters {FILTERS}, mult (1, 2)), T = {T}, batch {BATCH}, "
+        f"{args.steps} steps x {args.repeats} repeats, best of repeats"
+    )
+    results = {
+        "hand-written tf.function": hand_written(x, args.steps, args.repeats, jit=False),
+        "tfdgm fit (tf.data)": library(x, args.steps, args.repeats, jit=False),
+    }
+    if not args.quick:
+        results["hand-written tf.function + XLA"] = hand_written(x, args.steps, args.repeats, True)
+        results["tfdgm fit (tf.data) + XLA"] = library(x, args.steps, args.repeats, jit=True)
+    base = results["hand-written tf.function"]
+    print(f"{'training':<34} {'examples/s':>10} {'vs hand':>8}")
+    for name, rate in results.items():
+        print(f"{name:<34} {rate:>10.0f} {rate / base:>8.2f}")
+    steps = (10, 20, 50, 100) if args.quick else (10, 20, 50, 100, 1000)
+    times = sampling(steps, args.repeats)
+    print(f"{'sampling (64 images per call)':<34} {'ms/image':>10} {'ms/image/step':>14}")
+    for (sampler, s), seconds in times.items():
+        print(f"{sampler + f' {s} steps':<34} {1e3 * seconds:>10.2f} {1e3 * seconds / s:>14.3f}")
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+
+
+if __name__ == "__main__":
+    main()
