@@ -117,7 +117,7 @@ class PersistentChainsTraining:
         with tf.GradientTape() as tape:
             loss, values = self._loss(tf.cast(x, tf.float32), chains)
             scaled = self._scaled(loss, optimizer)
-        self._minimize(scaled, self.trainable_variables, optimizer, tape)
+        self._minimize(scaled, self.optimizer_groups()["model"], optimizer, tape)
         return values
 
     def default_optimizer(self, group: str, learning_rate: float):

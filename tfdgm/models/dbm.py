@@ -33,6 +33,10 @@ E_p[-dE/dtheta]; the model term comes from ``num_chains`` persistent Gibbs chain
 (``gibbs_steps`` sweeps per update). One step minimizes mean E(v, mu) - mean E(chains),
 states held fixed.
 
+**Greedy pre-training** (``pretrain_epochs`` > 0, Salakhutdinov & Hinton 2009): RBMs
+with doubled inputs at the bottom and doubled tops, trained by CD in the first epochs of
+``fit`` and composed (:class:`tfdgm.models.dbn.DoubledRBMPretraining`).
+
 **log Z** is exact by enumerating the smaller half (odd or even layers, at most
 ``EXACT_MAX_UNITS`` units) with the other summed out, or AIS over the even layers with
 the weights annealed, beta W, from independent units (log Z_0 = sum_l sum_j
@@ -44,6 +48,8 @@ References:
     Salakhutdinov & Hinton, Deep Boltzmann machines, AISTATS 2009.
     Salakhutdinov & Murray, On the quantitative analysis of deep belief networks, ICML 2008.
     Tieleman, Training RBMs using approximations to the likelihood gradient, ICML 2008.
+    Salakhutdinov & Hinton, An efficient learning procedure for deep Boltzmann machines,
+    Neural Computation 2012.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ import tensorflow as tf
 from tfdgm import registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.models.boltzmann import PersistentChainsTraining, bernoulli_logits
+from tfdgm.models.dbn import DoubledRBMPretraining
 from tfdgm.partition import (
     EXACT_MAX_UNITS,
     EnergyBasedModel,
@@ -82,11 +89,14 @@ def _bernoulli_entropy(mu) -> tf.Tensor:
     training=dict(epochs=50, batch_size=32),
     hparams=dict(hidden_sizes=(64, 20), num_chains=100),
     tiny=dict(hidden_sizes=(8, 4), num_chains=16, sample_steps=10, ais_chains=16, ais_betas=50),
-    variants={"three_layers": dict(hidden_sizes=(6, 4, 3), mean_field_steps=3)},
+    variants={
+        "three_layers": dict(hidden_sizes=(6, 4, 3), mean_field_steps=3),
+        "pretrained": dict(pretrain_epochs=1),
+    },
     description="deep Boltzmann machine (mean-field positive phase, persistent chains, AIS)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class DBM(PersistentChainsTraining, EnergyBasedModel):
+class DBM(DoubledRBMPretraining, PersistentChainsTraining, EnergyBasedModel):
     """Deep Boltzmann machine trained through ``fit`` (Salakhutdinov & Hinton, 2009).
 
     Args:
@@ -97,6 +107,11 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
         sample_steps: Gibbs sweeps of ``sample`` (from independent units with biases b).
         ais_chains, ais_betas: default AIS settings of ``log_partition``/``log_prob``.
         weight_std: the W_l start N(0, weight_std^2); biases at 0.
+        pretrain_epochs: epochs of greedy pre-training per RBM (module docstring), the
+            first ``pretrain_epochs`` x L epochs of ``fit`` (give ``fit`` more for joint
+            training); each RBM has an optimizer group ``rbm_l`` (SGD, momentum 0.9:
+            CD-``gibbs_steps``) beside ``model``; the ``layer`` metric is the RBM being
+            trained, or L during joint training. 0: no pre-training.
         seed: seed of the model's random stream.
 
     >>> dbm = DBM([3, 2, 2], seed=0)
@@ -121,10 +136,13 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
         ais_chains: int = 200,
         ais_betas: int = 10000,
         weight_std: float = 0.01,
+        pretrain_epochs: int = 0,
         seed: int | None = None,
         **kwargs,
     ):
         layer_sizes = [int(n) for n in layer_sizes]
+        if int(pretrain_epochs) < 0:
+            raise ValueError(f"pretrain_epochs must be >= 0, got {pretrain_epochs}")
         if len(layer_sizes) < 2:
             raise ValueError(
                 f"layer_sizes needs a visible and >= 1 hidden layer, got {layer_sizes}"
@@ -137,7 +155,12 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
         self.sample_steps = int(sample_steps)
         self.ais_chains, self.ais_betas = int(ais_chains), int(ais_betas)
         self.weight_std = float(weight_std)
+        self.pretrain_epochs = int(pretrain_epochs)
+        if self.pretrain_epochs:
+            self.metric_names = (*self.metric_names, "layer")
+            self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
         self.build()
+        self.active_layer = self.pretraining_layer()
         self.reset_chains()
 
     @classmethod
@@ -180,6 +203,21 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
             )
             for k, n in enumerate(sizes)
         ]
+        if self.pretrain_epochs:  # RBM l's own bias of h_l (l = 1..L-1), done epochs
+            self.pretraining_biases = [
+                self.add_weight(
+                    shape=(n,), initializer="zeros", autocast=False, name=f"rbm_bias_{k}"
+                )
+                for k, n in enumerate(sizes[1:-1], start=1)
+            ]
+            self.pretrained_epochs = self.add_weight(
+                shape=(),
+                initializer="zeros",
+                dtype="int32",
+                trainable=False,
+                aggregation="only_first_replica",
+                name="pretrained_epochs",
+            )
 
     @property
     def num_layers(self) -> int:
@@ -394,6 +432,43 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
         for variable, h in zip(self.chains, state):
             variable.assign(h)
 
+    # ------------------------------------------------------------------ greedy pre-training
+    def optimizer_groups(self) -> dict[str, list]:
+        """``model`` (every W_l and b_l); with pre-training also ``rbm_l``, RBM l's."""
+        groups = {"model": [*self.kernels, *self.biases]}
+        if self.pretrain_epochs:
+            groups.update({f"rbm_{k}": self._rbm_parameters(k) for k in range(self.num_layers - 1)})
+        return groups
+
+    def default_optimizer(self, group: str, learning_rate: float):
+        """SGD with momentum 0.5 for ``model`` (persistent chains), 0.9 for the RBMs (CD)."""
+        return keras.optimizers.SGD(learning_rate, momentum=0.5 if group == "model" else 0.9)
+
+    def training_update(self, x, labels=None) -> dict:
+        """A CD step of the RBM being pre-trained, else a joint persistent-chain step."""
+        layer = self.active_layer
+        if layer == self.num_layers - 1:
+            values = super().training_update(x, labels)
+            return (
+                {**values, "layer": tf.constant(float(layer))} if self.pretrain_epochs else values
+            )
+        optimizer = self.optimizer_for(f"rbm_{layer}")
+        with tf.GradientTape() as tape:
+            loss, values = self._rbm_loss(layer, x, self._seed())
+            scaled = self._scaled(loss, optimizer)
+        self._minimize(scaled, self._rbm_parameters(layer), optimizer, tape)
+        return values
+
+    def objective(self, x, training=False):
+        """The loss of the current stage (an RBM's CD loss, or the joint one)."""
+        layer = self.active_layer
+        if layer == self.num_layers - 1:
+            values = super().objective(x, training)
+            return (
+                {**values, "layer": tf.constant(float(layer))} if self.pretrain_epochs else values
+            )
+        return self._rbm_loss(layer, x, (0, 0))[1]
+
     # ------------------------------------------------------------------ partition function
     def _enumerated_units(self) -> int:
         return self._enumerate(self._enumerated_parity())[2]
@@ -461,4 +536,5 @@ class DBM(PersistentChainsTraining, EnergyBasedModel):
             "ais_chains": self.ais_chains,
             "ais_betas": self.ais_betas,
             "weight_std": self.weight_std,
+            "pretrain_epochs": self.pretrain_epochs,
         }

@@ -10,6 +10,9 @@ passed up through the frozen RBMs below. The generative model is the top RBM ove
 where p(h_l | h_{l+1}) is RBM l's p(v | h) and p_top(h) = exp(-F_top(h)) / Z_top. log p(v)
 is importance-sampled with the recognition pass q(h_1..h_{L-1} | v) as the proposal.
 
+:class:`DoubledRBMPretraining` is the DBM's variant of the greedy stack: RBMs with doubled
+inputs at the bottom and doubled tops, composed into a deep Boltzmann machine.
+
 References:
     Hinton, Osindero & Teh, A fast learning algorithm for deep belief nets, 2006.
     Salakhutdinov & Murray, On the quantitative analysis of deep belief networks, 2008.
@@ -26,6 +29,7 @@ import tensorflow as tf
 from tfdgm import registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.estimators import chunked_log_mean_exp
+from tfdgm.models.boltzmann import bernoulli_logits
 from tfdgm.models.rbm import RBM, _pooled_std, _split
 
 #: RBM arguments the DBN used to take directly; now keys of ``rbm_kwargs``.
@@ -340,3 +344,164 @@ class DBN(GenerativeModel):
             "rbm_kwargs": dict(self.rbm_kwargs),
             "log_prob_samples": self.log_prob_samples,
         }
+
+
+# ---------------------------------------------------------------------------------------
+# Greedy pre-training of deep Boltzmann machines (used by tfdgm.models.dbm.DBM)
+def _binomial(count: int, logits, seed) -> tf.Tensor:
+    """The sum of ``count`` independent Bernoulli(sigmoid(logits)) draws, float32."""
+    return sum(bernoulli_logits(logits, s) for s in _split(seed, max(2, count))[:count])
+
+
+class _PretrainingSchedule(keras.callbacks.Callback):
+    """Greedy pre-training inside ``fit``: while the model has done fewer than
+    ``pretrain_epochs`` x L pre-training epochs (a saved counter, so it survives save/load,
+    resumption and several ``fit`` calls) epoch e trains RBM (done // pretrain_epochs);
+    after the last one the RBMs are composed and joint training follows. At each switch
+    the train step is retraced and the user's ``EarlyStopping`` is reset (each stage's
+    loss is on its own scale); with ``verbose`` a line says which stage starts."""
+
+    def __init__(self, dbm, verbose, callbacks=()):
+        super().__init__()
+        self.dbm, self.verbose = dbm, verbose
+        self.early_stopping = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+
+    def on_train_begin(self, logs=None):
+        self.stage = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        dbm = self.dbm
+        layer = dbm.pretraining_layer()
+        if layer == self.stage:
+            return
+        self.stage = layer
+        if layer != dbm.active_layer:
+            dbm.active_layer = layer
+            dbm.make_train_function(force=True)  # retrace the train step for the new stage
+            dbm.test_function = None
+        for callback in self.early_stopping:
+            callback.on_train_begin()
+        if self.verbose:
+            sizes, num_rbms = dbm.layer_sizes, dbm.num_layers - 1
+            if layer < num_rbms:
+                u, d = dbm.rbm_copies(layer)
+                print(
+                    f"DBM: pre-training RBM {layer + 1}/{num_rbms} ({sizes[layer]} x{u} -> "
+                    f"{sizes[layer + 1]} x{d}) from epoch {epoch + 1}"
+                )
+            else:
+                print(f"DBM: joint training of all {num_rbms} layers from epoch {epoch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        dbm = self.dbm
+        if dbm.active_layer < dbm.num_layers - 1:
+            dbm.pretrained_epochs.assign_add(1)
+            if dbm.pretraining_layer() == dbm.num_layers - 1:
+                dbm.compose_pretrained()
+
+
+class DoubledRBMPretraining:
+    """Greedy layer-wise pre-training of a deep Boltzmann machine (a mixin of
+    :class:`tfdgm.models.dbm.DBM`, whose ``kernels``/``biases`` it trains).
+
+    Greedy pre-training (Salakhutdinov & Hinton, 2009, section 3.1) is the first
+    ``pretrain_epochs`` x L epochs of ``fit`` when ``pretrain_epochs`` > 0: RBM l over (h_l,
+    h_{l+1}), with weights W_l, is trained by CD on h_l sampled up through the RBMs below. In
+    the DBM a middle layer hears both neighbours, so the RBMs are trained with what they will
+    miss doubled: the bottom RBM sees two copies of v (p(h_1 | v) = sigmoid(c + 2 W_0'v)), the
+    top RBM two copies of h_L (p(h_{L-1} | h_L) = sigmoid(a + 2 W_{L-1} h_L)). With u visible
+    and d hidden copies tied together only their sum s counts: the free energy is F(s) =
+    -a's - d sum_j softplus(c + W's), the data is s = u h_l and the Gibbs steps draw Binomials.
+    Composing keeps the bottom and top weights, halves the middle ones (each of their layers
+    gets input from both sides) and averages the two biases each hidden layer below the top
+    received, then restarts the persistent chains; joint training follows.
+
+    The host provides ``kernels``, ``biases``, ``pretraining_biases`` (RBM l's own bias
+    of h_l, l = 1..L-1), the int counter ``pretrained_epochs``, ``pretrain_epochs``,
+    ``gibbs_steps``, ``num_layers``, ``layer_sizes``, ``active_layer`` and
+    ``reset_chains``.
+
+    References:
+        Salakhutdinov & Hinton, Deep Boltzmann machines, AISTATS 2009.
+        Salakhutdinov & Hinton, An efficient learning procedure for deep Boltzmann
+        machines, Neural Computation 2012.
+    """
+
+    def load_own_variables(self, store):
+        """Keras' loading hook: the stage follows the loaded pre-training counter."""
+        super().load_own_variables(store)
+        self.active_layer = self.pretraining_layer()
+
+    def pretraining_layer(self) -> int:
+        """The RBM that pre-training trains next, or L once it is done (or not asked for)."""
+        num_rbms = self.num_layers - 1
+        if not self.pretrain_epochs:
+            return num_rbms
+        return min(num_rbms, int(self.pretrained_epochs.numpy()) // self.pretrain_epochs)
+
+    def rbm_copies(self, layer: int) -> tuple[int, int]:
+        """(u, d): the copies of RBM ``layer``'s visible and hidden layer; u = 2 at the
+        bottom and d = 2 at the top of a DBM with >= 2 hidden layers, else 1."""
+        num_rbms = self.num_layers - 1
+        if num_rbms == 1:
+            return 1, 1
+        return (2 if layer == 0 else 1), (2 if layer == num_rbms - 1 else 1)
+
+    def _rbm_parameters(self, layer: int) -> list:
+        """RBM ``layer``'s (W_l, visible bias, hidden bias) variables: the visible bias is
+        b_0 at the bottom, else the RBM's own; the hidden one is b_{l+1}."""
+        visible = self.biases[0] if layer == 0 else self.pretraining_biases[layer - 1]
+        return [self.kernels[layer], visible, self.biases[layer + 1]]
+
+    def rbm_free_energy(self, layer: int, s) -> tf.Tensor:
+        """F(s) = -a's - d sum_j softplus(c + W's) of RBM ``layer`` at s, the sum of its u
+        visible copies, ``[batch]``."""
+        w, a, c = self._rbm_parameters(layer)
+        d = self.rbm_copies(layer)[1]
+        return -tf.linalg.matvec(s, a) - d * tf.reduce_sum(tf.math.softplus(c + s @ w), -1)
+
+    def propagate_up(self, x, layer: int, seed=None) -> tf.Tensor:
+        """h_layer sampled up through the RBMs below it, h_{l+1} ~ sigmoid(c + u W_l'h_l)."""
+        h = tf.cast(x, tf.float32)
+        seeds = _split(self._seed(seed), max(2, layer))
+        for k in range(layer):
+            w, _, c = self._rbm_parameters(k)
+            h = bernoulli_logits(c + self.rbm_copies(k)[0] * (h @ w), seeds[k])
+        return tf.stop_gradient(h)
+
+    def _rbm_loss(self, layer: int, x, seed):
+        """CD-``gibbs_steps`` loss of RBM ``layer``: mean F(u h) - mean F(s_model), with
+        h from ``x`` sent up and s_model after Gibbs steps from the data."""
+        seed_up, seed_chain = _split(seed)
+        w, a, c = self._rbm_parameters(layer)
+        u, d = self.rbm_copies(layer)
+        s = u * self.propagate_up(x, layer, seed_up)
+
+        def sweep(step, s_model):
+            seed_h, seed_v = _split(tf.random.experimental.stateless_fold_in(seed_chain, step))
+            t = _binomial(d, c + s_model @ w, seed_h)
+            return step + 1, _binomial(u, a + tf.matmul(t, w, transpose_b=True), seed_v)
+
+        s_model = tf.while_loop(lambda step, _: step < self.gibbs_steps, sweep, (0, s))[1]
+        s_model = tf.stop_gradient(s_model)
+        loss = tf.reduce_mean(self.rbm_free_energy(layer, s)) - tf.reduce_mean(
+            self.rbm_free_energy(layer, s_model)
+        )
+        mean = tf.sigmoid(a + d * tf.matmul(tf.sigmoid(c + s @ w), w, transpose_b=True))
+        error = tf.reduce_mean(tf.reduce_sum(tf.square(s / u - mean), -1))
+        values = {"loss": loss, "reconstruction_error": tf.stop_gradient(error)}
+        return loss, {**values, "layer": tf.constant(float(layer))}
+
+    def compose_pretrained(self) -> None:
+        """The DBM from the pre-trained RBMs: W_l kept at the bottom and top, halved in the
+        middle; b_l (0 < l < L) the mean of the two RBMs' biases; chains restarted."""
+        num_rbms = self.num_layers - 1
+        for k in range(1, num_rbms - 1):
+            self.kernels[k].assign(self.kernels[k] / 2)
+        for k in range(1, num_rbms):
+            self.biases[k].assign((self.biases[k] + self.pretraining_biases[k - 1]) / 2)
+        self.reset_chains()
+
+    def fit_callbacks(self, epochs: int, initial_epoch: int, verbose, callbacks: list) -> list:
+        """The pre-training schedule (when ``pretrain_epochs`` > 0)."""
+        return [_PretrainingSchedule(self, verbose, callbacks)] if self.pretrain_epochs else []
