@@ -68,6 +68,9 @@ class CouplingConditioner(keras.layers.Layer):
         hidden_units: widths of the MLP.
         log_scale_bound: B; 0 or None leaves the log-scale unbounded.
         activation: hidden activation.
+
+    ``call(x, context)``: a conditional flow's context (the one-hot class) is appended to
+    ``x_{1:d}``, so (t, s) = MLP([x_{1:d}, y]) (the layer is then built on ``d + K`` inputs).
     """
 
     def __init__(
@@ -90,7 +93,9 @@ class CouplingConditioner(keras.layers.Layer):
     def build(self, input_shape):
         self.net.build(input_shape)
 
-    def call(self, x):
+    def call(self, x, context=None):
+        if context is not None:
+            x = tf.concat([x, tf.cast(context, x.dtype)], -1)
         shift, raw = tf.split(tf.cast(self.net(x), tf.float32), 2, axis=-1)
         return shift, bounded(raw, self.log_scale_bound)
 
@@ -109,7 +114,8 @@ class AutoregressiveConditioner(keras.layers.Layer):
     """MADE conditioner ``x -> (t_i(x_{<i}), s_i(x_{<i}))_{i=1..D}`` of an autoregressive flow.
 
     A :class:`tfdgm.nets.MaskedMLP` with two outputs per dimension, zero output init and
-    the bounded log-scale of :class:`CouplingConditioner`.
+    the bounded log-scale of :class:`CouplingConditioner`; with ``context_dim`` K every
+    masked layer also takes the (unmasked) context y, giving (t_i, s_i)(x_{<i}, y).
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class AutoregressiveConditioner(keras.layers.Layer):
         hidden_units: Sequence[int] = (64, 64),
         log_scale_bound: float | None = 3.0,
         activation: str = "relu",
+        context_dim: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,14 +138,16 @@ class AutoregressiveConditioner(keras.layers.Layer):
             params_per_dim=2,
             activation=activation,
             output_init="zeros",
+            context_dim=context_dim,
             name="made",
         )
+        self.context_dim = context_dim
 
     def build(self, input_shape):
         self.net.build(input_shape)
 
-    def call(self, x):
-        params = tf.cast(self.net(x), tf.float32)  # (..., D, 2)
+    def call(self, x, context=None):
+        params = tf.cast(self.net(x, context), tf.float32)  # (..., D, 2)
         return params[..., 0], bounded(params[..., 1], self.log_scale_bound)
 
     def get_config(self):
@@ -148,25 +157,34 @@ class AutoregressiveConditioner(keras.layers.Layer):
             "hidden_units": self.hidden_units,
             "log_scale_bound": self.log_scale_bound,
             "activation": self.activation,
+            "context_dim": self.context_dim,
         }
 
 
-def _conditioner_fn(layer):
-    """TFP calls ``shift_and_log_scale_fn(x, input_depth)`` positionally: adapt a layer."""
-    return lambda x, input_depth=None, **kwargs: layer(x)
+def _conditioner_fn(layer, context=None):
+    """TFP calls ``shift_and_log_scale_fn(x, input_depth)`` positionally: adapt a layer (the
+    context of a conditional flow, ``[batch, K]``, is closed over)."""
+    if context is None:
+        return lambda x, input_depth=None, **kwargs: layer(x)
+    return lambda x, input_depth=None, **kwargs: layer(x, context)
 
 
-def affine_coupling(conditioner: CouplingConditioner, num_masked: int) -> tfb.Bijector:
+def affine_coupling(
+    conditioner: CouplingConditioner, num_masked: int, context=None
+) -> tfb.Bijector:
     """Affine coupling (Dinh et al., 2017) ``y_{1:d} = x_{1:d}``,
-    ``y_{d+1:D} = x_{d+1:D} * exp(s(x_{1:d})) + t(x_{1:d})``; log-det ``sum s(x_{1:d})``."""
-    return tfb.RealNVP(num_masked=num_masked, shift_and_log_scale_fn=_conditioner_fn(conditioner))
+    ``y_{d+1:D} = x_{d+1:D} * exp(s(x_{1:d})) + t(x_{1:d})``; log-det ``sum s(x_{1:d})``
+    (s, t also functions of ``context`` y when given)."""
+    fn = _conditioner_fn(conditioner, context)
+    return tfb.RealNVP(num_masked=num_masked, shift_and_log_scale_fn=fn)
 
 
-def masked_autoregressive(conditioner: AutoregressiveConditioner) -> tfb.Bijector:
+def masked_autoregressive(conditioner: AutoregressiveConditioner, context=None) -> tfb.Bijector:
     """MAF layer (Papamakarios et al., 2017): forward ``x_i = z_i exp(s_i(x_{<i})) + t_i(x_{<i})``
     (D sequential passes), inverse ``z_i = (x_i - t_i(x_{<i})) exp(-s_i(x_{<i}))`` (one pass);
-    log-det ``sum_i s_i``."""
-    return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=_conditioner_fn(conditioner))
+    log-det ``sum_i s_i`` (s_i, t_i also functions of ``context`` y when given)."""
+    fn = _conditioner_fn(conditioner, context)
+    return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn)
 
 
 # ------------------------------------------------------------------------- normalizers
@@ -290,6 +308,9 @@ class FlowLayer(keras.layers.Layer):
         normalization: None, ``"actnorm"`` or ``"batch"``.
         log_scale_bound: B of the soft clip ``B tanh(s / B)``; 0 or None: unbounded.
         activation: conditioner activation.
+        context_dim: K of a conditional flow f(z; y): every conditioner also takes the
+            context y ``[batch, K]`` (e.g. a one-hot class) given to ``bijector(context=y)``;
+            normalizations and permutations do not depend on it.
 
     >>> flow = FlowLayer(2, num_layers=2, hidden_units=(8,))
     >>> flow.bijector().forward(tf.ones([3, 2])).numpy().tolist()  # identity at init
@@ -306,6 +327,7 @@ class FlowLayer(keras.layers.Layer):
         normalization: str | None = None,
         log_scale_bound: float | None = 3.0,
         activation: str = "relu",
+        context_dim: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -327,6 +349,8 @@ class FlowLayer(keras.layers.Layer):
         self.normalization = normalization
         self.log_scale_bound = None if not log_scale_bound else float(log_scale_bound)
         self.activation = activation
+        self.context_dim = None if not context_dim else int(context_dim)
+        extra = self.context_dim or 0
         self.num_masked = self.dim // 2
         self.transforms, self.norms = [], []
         for k in range(self.num_layers):
@@ -338,10 +362,15 @@ class FlowLayer(keras.layers.Layer):
                     activation,
                     name=f"coupling_{k}",
                 )
-                net.build((None, self.num_masked))
+                net.build((None, self.num_masked + extra))
             else:
                 net = AutoregressiveConditioner(
-                    self.dim, self.hidden_units, self.log_scale_bound, activation, name=f"made_{k}"
+                    self.dim,
+                    self.hidden_units,
+                    self.log_scale_bound,
+                    activation,
+                    context_dim=self.context_dim,
+                    name=f"made_{k}",
                 )
                 net.build((None, self.dim))
             self.transforms.append(net)
@@ -351,10 +380,11 @@ class FlowLayer(keras.layers.Layer):
                 self.norms.append(BatchNorm(self.dim, name=f"batch_norm_{k}"))
         self.built = True
 
-    def _step(self, k: int, h=None) -> list[tfb.Bijector]:
+    def _step(self, k: int, h=None, context=None) -> list[tfb.Bijector]:
         """Step k in data-to-latent order: [normalization], transform, [reversal].
 
-        ``h``: the batch arriving at step k, whose moments a batch norm then uses.
+        ``h``: the batch arriving at step k, whose moments a batch norm then uses;
+        ``context``: a conditional flow's y.
         """
         step = []
         if self.normalization == "batch":
@@ -364,28 +394,33 @@ class FlowLayer(keras.layers.Layer):
             step.append(self.norms[k].bijector())
         net = self.transforms[k]
         if self.kind == "realnvp":
-            step.append(affine_coupling(net, self.num_masked))
+            step.append(affine_coupling(net, self.num_masked, context))
         else:
-            transform = masked_autoregressive(net)
+            transform = masked_autoregressive(net, context)
             step.append(tfb.Invert(transform) if self.inverse else transform)
         if k < self.num_layers - 1:
             step.append(tfb.Permute(np.arange(self.dim)[::-1].astype("int32")))
         return step
 
-    def bijector(self, batch=None) -> tfb.Bijector:
+    def bijector(self, batch=None, context=None) -> tfb.Bijector:
         """f: latent -> data as a fresh ``tfb.Chain`` built from the current variables.
 
         ``batch``: in training, the data batch [batch, D] being fitted; batch-norm layers
         then use the moments of the activations this batch produces at their input (and
         update their moving averages). Without it they use the moving averages.
+        ``context``: y ``[batch, K]`` of a conditional flow (required when ``context_dim``).
         """
+        if self.context_dim and context is None:
+            raise ValueError(
+                f"a conditional FlowLayer (context_dim={self.context_dim}) needs context"
+            )
         # tfb.Chain([b_1, ..., b_n]).inverse applies b_1^{-1} first: data-to-latent order.
         if batch is None or self.normalization != "batch":
-            steps = [b for k in range(self.num_layers) for b in self._step(k)]
+            steps = [b for k in range(self.num_layers) for b in self._step(k, context=context)]
             return tfb.Chain(steps, name=f"{self.kind}_flow")
         h, steps = tf.cast(batch, tf.float32), []
         for k in range(self.num_layers):
-            step = self._step(k, h)
+            step = self._step(k, h, context)
             for b in step:
                 h = b.inverse(h)
             steps.extend(step)
@@ -399,14 +434,16 @@ class FlowLayer(keras.layers.Layer):
         """Data-dependent init of every act-norm (in data-to-latent order) from a batch ``x``.
 
         Returns the number of layers initialized (0 unless ``normalization="actnorm"`` and
-        not yet initialized).
+        not yet initialized). A conditional flow's transforms are the identity before any
+        training whatever the context, so a zero context stands in for it.
         """
         if self.normalization != "actnorm" or float(self.norms[0].initialized.numpy()):
             return 0
         h = tf.convert_to_tensor(np.asarray(x, np.float32).reshape(-1, self.dim))
+        context = None if not self.context_dim else tf.zeros([h.shape[0], self.context_dim])
         for k in range(self.num_layers):
             self.norms[k].initialize(h)
-            for step in self._step(k):
+            for step in self._step(k, context=context):
                 h = step.inverse(h)
         return self.num_layers
 
@@ -421,4 +458,5 @@ class FlowLayer(keras.layers.Layer):
             "normalization": self.normalization,
             "log_scale_bound": self.log_scale_bound,
             "activation": self.activation,
+            "context_dim": self.context_dim,
         }

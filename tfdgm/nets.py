@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 PACKAGE = "tfdgm"
 
@@ -201,6 +202,40 @@ def deserialize(config):
     return keras.saving.deserialize_keras_object(config)
 
 
+# ---------------------------------------------------------------- class conditioning
+def append_label(h, labels, num_classes: int):
+    """``h [..., d]`` with one_hot(labels) appended on its last axis, ``[..., d + K]``; the
+    labels ``[batch]`` broadcast over ``h``'s leading (sample) dimensions."""
+    onehot = tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=h.dtype)
+    onehot = tf.broadcast_to(onehot, tf.concat([tf.shape(h)[:-1], [num_classes]], 0))
+    return tf.concat([h, onehot], -1)
+
+
+def class_labels(model, labels, num_samples=None, seed=None):
+    """The int32 labels a conditional ``model`` (``model.num_classes`` K) is given.
+
+    Checked against ``model.label_spec`` when eager (a ValueError naming the model);
+    None for an unconditional model. With ``num_samples`` (sampling): one label for all,
+    one per sample, or, when ``labels`` is None, labels drawn uniformly from [0, K) with
+    the stateless ``seed``; broadcast to ``[num_samples]``.
+    """
+    num_classes = getattr(model, "num_classes", None)
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(f"{type(model).__name__} is not conditional: do not pass labels")
+        return None
+    if labels is None:
+        if num_samples is None:
+            raise ValueError(f"{type(model).__name__}(num_classes={num_classes}) needs labels=")
+        return tf.random.stateless_uniform([num_samples], seed, 0, num_classes, dtype=tf.int32)
+    if tf.executing_eagerly() and not tf.is_symbolic_tensor(labels):
+        labels = np.asarray(labels)
+        labels = np.atleast_1d(labels) if num_samples is not None else labels  # one for all
+        labels = model.label_spec.check(labels, f"{type(model).__name__} labels")
+    labels = tf.cast(labels, tf.int32)
+    return labels if num_samples is None else tf.broadcast_to(labels, [num_samples])
+
+
 def made_degrees(order: Sequence[int], hidden_units: Sequence[int]) -> list[np.ndarray]:
     """Degrees of a MADE (Germain et al., 2015): input ``order`` (a permutation of 1..D),
     then each hidden unit k of each layer gets degree ``1 + k mod (D - 1)``.
@@ -239,7 +274,9 @@ class MaskedMLP(keras.layers.Layer):
         order: permutation of 1..D, the autoregressive order.
         activation: hidden activation.
         output_init: ``"zeros"`` makes every conditional start at the same value.
-        context_dim: optional width of an unmasked conditioning input (``call(x, context)``).
+        context_dim: optional width of an unmasked conditioning input (``call(x, context)``),
+            fed to every layer (the output layer too, so that even the first conditional,
+            which sees no x, depends on it).
 
     >>> net = MaskedMLP(3, [8], 2)
     >>> net(np.zeros((4, 3), "float32")).shape
@@ -285,10 +322,15 @@ class MaskedMLP(keras.layers.Layer):
                 self.add_weight((n_in, n_out), "zeros", trainable=False, name=f"mask_{i}")
             )
             self.masks[-1].assign(masks[i])
-        if self.context_dim:
-            self.context_kernel = self.add_weight(
-                (self.context_dim, widths[1]), "glorot_uniform", name="context_kernel"
+        self.context_kernels = [  # the output layer's starts like its kernel (zeros: flows)
+            self.add_weight(
+                (int(self.context_dim), n),
+                self.output_init if i == len(widths) - 2 else "glorot_uniform",
+                name=f"context_{i}",
             )
+            for i, n in enumerate(widths[1:])
+            if self.context_dim
+        ]
 
     def set_order(self, order: Sequence[int]):
         """Rewire the masks for a new autoregressive ``order`` (a permutation of 1..D)."""
@@ -302,8 +344,8 @@ class MaskedMLP(keras.layers.Layer):
         h = x
         for i, (kernel, bias, mask) in enumerate(zip(self.kernels, self.biases, self.masks)):
             h = keras.ops.matmul(h, kernel * keras.ops.cast(mask, kernel.dtype)) + bias
-            if i == 0 and context is not None:
-                h = h + keras.ops.matmul(context, self.context_kernel)
+            if context is not None:
+                h = h + keras.ops.matmul(keras.ops.cast(context, h.dtype), self.context_kernels[i])
             if i < len(self.kernels) - 1:
                 h = self._act(h)
         lead = keras.ops.shape(h)[:-1]

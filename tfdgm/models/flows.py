@@ -13,6 +13,12 @@ p~ = Z p (``target_log_prob=``), it is trained by the reverse KL on its own samp
 
 reparameterized through x = f(z) (Rezende & Mohamed, 2015): no data, mode-seeking where
 maximum likelihood is mode-covering.
+
+With ``num_classes=K`` the flow is class-conditional, x = f(z; y): every conditioner also
+takes the one-hot label y (affine couplings t, s(x_{1:d}, y); MADE conditioners
+t_i, s_i(x_{<i}, y)), so log p(x | y) = log p_Z(f^{-1}(x; y)) + log |det J_{f^{-1}(.; y)}(x)|
+is exact for every y (Winkler et al., 2019). ``fit(x, y)``, ``log_prob(x, labels=y)``,
+``sample(n, labels=y)``.
 f is a chain of simple bijectors whose log-determinants are cheap (triangular Jacobians):
 
 - affine coupling (RealNVP): x_{1:d} = z_{1:d}, x_{d+1:D} = z_{d+1:D} * exp(s(z_{1:d})) +
@@ -33,6 +39,8 @@ References:
     Rezende & Mohamed, Variational Inference with Normalizing Flows, ICML 2015.
     Papamakarios et al., Normalizing Flows for Probabilistic Modeling and Inference, JMLR
     2021 (Sec. 2.3, forward and reverse KL).
+    Winkler, Worrall, Hoogeboom & Welling, Learning Likelihoods with Conditional
+    Normalizing Flows, arXiv:1912.00042, 2019.
     Theis, van den Oord & Bethge, A note on the evaluation of generative models, ICLR 2016.
 """
 
@@ -46,9 +54,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfdgm import data as _data
-from tfdgm import registry
+from tfdgm import nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.bijectors import FlowLayer
+from tfdgm.data import EventSpec
 from tfdgm.estimators import bits_per_dim  # noqa: F401  (re-exported: tfdgm.models.flows)
 
 tfd = tfp.distributions
@@ -85,6 +94,8 @@ class NormalizingFlow(GenerativeModel):
             on :meth:`target_batches` (zeros that only set the number of steps and the
             batch size). Not saved with the model (pass it again after loading);
             ``log_prob``/``sample`` are the flow's own either way.
+        num_classes: K of a class-conditional flow p(x | y), y in [0, K) (conditioners take
+            the one-hot y); None for the unconditional flow.
         seed: seed of the sampling stream.
 
     Reverse KL to a two-mode target (the flow finds one mode or both, depending on the
@@ -117,11 +128,16 @@ class NormalizingFlow(GenerativeModel):
         preprocess: str | None = None,
         logit_alpha: float = 0.05,
         target_log_prob=None,
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
         if preprocess not in PREPROCESS:
             raise ValueError(f"preprocess must be one of {PREPROCESS}, got {preprocess!r}")
+        if num_classes is not None and int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if num_classes is not None and target_log_prob is not None:
+            raise ValueError("target_log_prob (reverse KL) is for unconditional flows")
         super().__init__(event_shape, support="real", seed=seed, **kwargs)
         self.kind = kind
         self.num_layers = int(num_layers)
@@ -131,6 +147,10 @@ class NormalizingFlow(GenerativeModel):
         self.log_scale_bound = None if not log_scale_bound else float(log_scale_bound)
         self.preprocess = preprocess
         self.logit_alpha = float(logit_alpha)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        if self.num_classes is not None:
+            self.accepts_labels = True
+            self.label_spec = EventSpec((), "categorical", self.num_classes)
         self.flow = FlowLayer(
             self.event_size,
             num_layers=self.num_layers,
@@ -139,6 +159,7 @@ class NormalizingFlow(GenerativeModel):
             inverse=self.autoregressive_inverse,
             normalization=normalization,
             log_scale_bound=self.log_scale_bound,
+            context_dim=self.num_classes,
             name="flow",
         )
         self.build()
@@ -159,7 +180,8 @@ class NormalizingFlow(GenerativeModel):
         return cls(event_shape=dataset.event_shape, **hparams)
 
     def _build(self):
-        self.bijector().forward(tf.zeros([1, self.event_size]))
+        labels = None if self.num_classes is None else tf.zeros([1], tf.int32)
+        self.bijector(labels=labels).forward(tf.zeros([1, self.event_size]))
 
     # ------------------------------------------------------------------ the model
     def base_distribution(self) -> tfd.Distribution:
@@ -179,32 +201,44 @@ class NormalizingFlow(GenerativeModel):
             parts += [tfb.Scale(1.0 / (1.0 - 2.0 * a)), tfb.Shift(-a), tfb.Sigmoid()]
         return tfb.Chain(parts)
 
-    def bijector(self, batch=None) -> tfb.Bijector:
+    def bijector(self, batch=None, labels=None) -> tfb.Bijector:
         """f: z in R^D -> x, a fresh ``tfb.Chain`` of the flow and the pre-transform.
 
         ``batch``: the data batch being fitted (training); batch norms then use its moments.
+        ``labels``: int ``[batch]`` classes of a conditional flow (f = f(.; y)).
         """
         pre = self.pre_transform()
         if batch is not None:
             batch = pre.inverse(tf.convert_to_tensor(batch, tf.float32))
-        return tfb.Chain([pre, self.flow.bijector(batch)])
+        context = None
+        if self.num_classes is not None:
+            if labels is None:
+                raise ValueError(
+                    f"{type(self).__name__}(num_classes={self.num_classes}) needs labels="
+                )
+            context = tf.one_hot(tf.cast(labels, tf.int32), self.num_classes)
+        return tfb.Chain([pre, self.flow.bijector(batch, context)])
 
-    def distribution(self, batch=None) -> tfd.Distribution:
-        """p_X = f_# p_Z as a ``tfd.TransformedDistribution`` (``batch``: see ``bijector``)."""
-        return tfd.TransformedDistribution(self.base_distribution(), self.bijector(batch))
+    def distribution(self, batch=None, labels=None) -> tfd.Distribution:
+        """p_X = f_# p_Z as a ``tfd.TransformedDistribution`` (p(x | y) given ``labels``;
+        ``batch``: see ``bijector``)."""
+        bijector = self.bijector(batch, labels)
+        return tfd.TransformedDistribution(self.base_distribution(), bijector)
 
-    def forward(self, z) -> tf.Tensor:
-        """x = f(z), ``[batch, *event_shape]``."""
-        return self.bijector().forward(tf.convert_to_tensor(z, tf.float32))
+    def forward(self, z, labels=None) -> tf.Tensor:
+        """x = f(z) (f(z; y) given ``labels``), ``[batch, *event_shape]``."""
+        labels = nets.class_labels(self, labels)
+        return self.bijector(labels=labels).forward(tf.convert_to_tensor(z, tf.float32))
 
-    def inverse(self, x) -> tf.Tensor:
-        """z = f^{-1}(x), ``[batch, D]``."""
-        return self.bijector().inverse(self._prepare(x))
+    def inverse(self, x, labels=None) -> tf.Tensor:
+        """z = f^{-1}(x) (f^{-1}(x; y) given ``labels``), ``[batch, D]``."""
+        labels = nets.class_labels(self, labels)
+        return self.bijector(labels=labels).inverse(self._prepare(x))
 
-    def objective(self, x, training=False):
+    def objective(self, x, training=False, labels=None):
         if self.target_log_prob is not None:  # reverse KL: only the batch size is used
             return {"loss": self.reverse_kl(tf.shape(x)[0])}
-        log_prob = self.distribution(batch=x if training else None).log_prob(x)
+        log_prob = self.distribution(batch=x if training else None, labels=labels).log_prob(x)
         return {"loss": -tf.reduce_mean(log_prob)}
 
     # ------------------------------------------------------------------ reverse KL
@@ -247,18 +281,25 @@ class NormalizingFlow(GenerativeModel):
         return tf.data.Dataset.from_tensors(zeros).repeat(int(num_steps))
 
     # ------------------------------------------------------------------ contract
-    def log_prob(self, x, **kwargs) -> tf.Tensor:
-        """Exact log p(x) by the change of variables, float32 ``[batch]``."""
-        return tf.cast(self.distribution().log_prob(self._prepare(x)), tf.float32)
+    def log_prob(self, x, labels=None, **kwargs) -> tf.Tensor:
+        """Exact log p(x) by the change of variables (log p(x | y) of a conditional flow,
+        ``labels`` y ``[batch]``), float32 ``[batch]``."""
+        labels = nets.class_labels(self, labels)
+        return tf.cast(self.distribution(labels=labels).log_prob(self._prepare(x)), tf.float32)
 
-    def sample(self, num_samples: int, seed=None) -> tf.Tensor:
-        """x = f(z), z ~ N(0, I): float32 ``[num_samples, *event_shape]``."""
-        return tf.cast(self.distribution().sample(num_samples, seed=self._seed(seed)), tf.float32)
+    def sample(self, num_samples: int, seed=None, labels=None) -> tf.Tensor:
+        """x = f(z), z ~ N(0, I): float32 ``[num_samples, *event_shape]``. A conditional flow
+        draws x = f(z; y) for ``labels`` y (one for all, or one per sample), or for labels
+        drawn uniformly when none are given."""
+        seed = self._seed(seed)
+        labels = nets.class_labels(self, labels, num_samples, tf.reverse(seed, [0]))
+        samples = self.distribution(labels=labels).sample(num_samples, seed=seed)
+        return tf.cast(samples, tf.float32)
 
-    def bits_per_dim(self, x, num_levels: int) -> tf.Tensor:
+    def bits_per_dim(self, x, num_levels: int, labels=None) -> tf.Tensor:
         """Bits/dim ``[batch]`` of discrete data with K = ``num_levels`` levels, given its
         dequantization x = (l + u)/K in [0, 1) (see :func:`bits_per_dim`)."""
-        return bits_per_dim(self.log_prob(x), self.event_size, num_levels)
+        return bits_per_dim(self.log_prob(x, labels=labels), self.event_size, num_levels)
 
     def initialize(self, x) -> int:
         """Data-dependent act-norm initialization from a batch (a no-op otherwise, or after it
@@ -273,16 +314,45 @@ class NormalizingFlow(GenerativeModel):
         endpoints = super().export_endpoints()
         spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
         spec_z = tf.TensorSpec([None, self.event_size], tf.float32, name="z")
-        endpoints["forward"] = (lambda z: self.bijector().forward(z), [spec_z])
-        endpoints["inverse"] = (lambda x: self.bijector().inverse(x), [spec_x])
+        if self.num_classes is None:
+            endpoints["forward"] = (lambda z: self.bijector().forward(z), [spec_z])
+            endpoints["inverse"] = (lambda x: self.bijector().inverse(x), [spec_x])
+            return endpoints
+        spec_y = tf.TensorSpec([None], tf.int32, name="labels")
+        endpoints["sample"] = (
+            lambda n, seed, y: self.sample(n, seed=seed, labels=y),
+            [*endpoints["sample"][1], spec_y],
+        )
+        endpoints["log_prob"] = (lambda x, y: self.log_prob(x, labels=y), [spec_x, spec_y])
+        endpoints["forward"] = (lambda z, y: self.bijector(labels=y).forward(z), [spec_z, spec_y])
+        endpoints["inverse"] = (lambda x, y: self.bijector(labels=y).inverse(x), [spec_x, spec_y])
         return endpoints
 
     # ------------------------------------------------------------------ reports
+    def figures(self, dataset) -> dict:
+        """The base pictures; a conditional flow draws one class per row (images) or its
+        samples coloured by class (2-D data)."""
+        if self.num_classes is None:
+            return super().figures(dataset)
+        from tfdgm import plotting
+
+        labels = np.repeat(np.arange(self.num_classes), 8 if dataset.image_shape else 200)
+        samples = np.asarray(self.sample(len(labels), seed=(0, 1), labels=labels))
+        if dataset.image_shape is not None:
+            grid = plotting.image_grid(
+                samples, dataset.image_shape, title="samples, one class a row", vmin=0, vmax=1
+            )
+            return {"samples": grid}
+        if tuple(dataset.event_shape) != (2,):
+            return {}
+        fig = plotting.scatter_2d(samples, title="samples by class", c=labels, cmap="tab10")
+        return {"samples": fig}
+
     def summary_metrics(self, dataset) -> dict:
         """For toy sets with a known density, KL(p_true || p_model) = E_true[log p_true -
         log p_model] on the test split (the run itself reports the test NLL and the
         discrete data's bits/dim from ``dataset.num_levels``)."""
-        if dataset.name not in ("8gaussians", "checkerboard"):
+        if dataset.name not in ("8gaussians", "checkerboard") or self.num_classes is not None:
             return {}
         log_p = self.log_prob(dataset.x_test).numpy()
         log_true = _data.toy_log_prob(dataset.name, dataset.x_test)
@@ -298,6 +368,7 @@ class NormalizingFlow(GenerativeModel):
             "log_scale_bound": self.log_scale_bound,
             "preprocess": self.preprocess,
             "logit_alpha": self.logit_alpha,
+            "num_classes": self.num_classes,
         }
 
 
@@ -308,7 +379,11 @@ class NormalizingFlow(GenerativeModel):
     training=_TRAINING,
     hparams=dict(num_layers=8, hidden_units=(64, 64)),
     tiny=dict(num_layers=2, hidden_units=(8,)),
-    variants={"actnorm": dict(normalization="actnorm"), "batchnorm": dict(normalization="batch")},
+    variants={
+        "actnorm": dict(normalization="actnorm"),
+        "batchnorm": dict(normalization="batch"),
+        "conditional": dict(num_classes=2),  # the two moons
+    },
     description="RealNVP normalizing flow (affine couplings, exact likelihood)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -333,6 +408,7 @@ class RealNVP(NormalizingFlow):
         preprocess: str | None = None,
         logit_alpha: float = 0.05,
         target_log_prob=None,
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -346,6 +422,7 @@ class RealNVP(NormalizingFlow):
             preprocess=preprocess,
             logit_alpha=logit_alpha,
             target_log_prob=target_log_prob,
+            num_classes=num_classes,
             seed=seed,
             **kwargs,
         )
@@ -358,7 +435,7 @@ class RealNVP(NormalizingFlow):
     training=_TRAINING,
     hparams=dict(num_layers=8, hidden_units=(64, 64)),
     tiny=dict(num_layers=2, hidden_units=(8,)),
-    variants={"iaf": dict(inverse=True)},
+    variants={"iaf": dict(inverse=True), "conditional": dict(num_classes=2)},
     description="masked autoregressive flow (MAF; IAF with inverse=True)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -382,6 +459,7 @@ class MAF(NormalizingFlow):
         preprocess: str | None = None,
         logit_alpha: float = 0.05,
         target_log_prob=None,
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -396,6 +474,7 @@ class MAF(NormalizingFlow):
             preprocess=preprocess,
             logit_alpha=logit_alpha,
             target_log_prob=target_log_prob,
+            num_classes=num_classes,
             seed=seed,
             **kwargs,
         )
