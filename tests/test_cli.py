@@ -1,6 +1,7 @@
 """The command line: list, train (a short real run), sample from the export, bad names."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -169,3 +170,30 @@ def test_a_diverged_run_exits_3_with_strict_json_and_no_model(capsys, tmp_path):
     assert metrics["diverged"]["metric"] and metrics["diverged"]["value"] in ("nan", "inf")
     assert not metrics["complete"] and metrics["epochs"] == 0
     assert not (out / "model.keras").exists() and not (out / "export").exists()
+
+
+def test_help_and_cached_texts_answer_without_tensorflow(capsys, tmp_path):
+    """The console script's module (``tfdgm_cli``) answers ``--help``, ``list`` and
+    ``train MODEL --help`` (their texts cached by a first call) without importing
+    TensorFlow or the tfdgm package, and prints nothing on stderr."""
+    assert cli.main(["list"]) == 0
+    with pytest.raises(SystemExit):
+        cli.main(["train", "vae", "--help"])
+    capsys.readouterr()
+    script = (
+        "import sys, tfdgm_cli\n"
+        "for argv in (['--help'], ['list'], ['train', 'vae', '--help']):\n"
+        "    try:\n"
+        "        tfdgm_cli.main(argv)\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code == 0, argv\n"
+        "heavy = ('tensorflow', 'keras', 'tfdgm')\n"
+        "print('imported:', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "imported: []" in proc.stdout
+    assert "latent_dim" in proc.stdout and "vae" in proc.stdout and "usage: tfdgm" in proc.stdout

@@ -115,6 +115,8 @@ class GenerativeModel(keras.Model):
             raise TypeError(
                 f"{cls.__name__}.density must be one of {DENSITIES}, got {cls.density!r}"
             )
+        # sample(-1), sample(2.5), sample("3"): a ValueError (a no-op if wrapped already)
+        cls.sample = _checks.checked_sample(cls.sample)
 
     def __init__(
         self,
@@ -376,9 +378,8 @@ class GenerativeModel(keras.Model):
     ):
         """Keras ``fit``, after checking the inputs (and validation data) up front; runs
         ``initialize`` on the first examples, then trains with the model's callbacks."""
-        if kwargs.get("sample_weight") is not None:
-            raise ValueError(f"{type(self).__name__} does not support sample_weight")
-        examples = _training.check_inputs(self, x, y)
+        x, y, probe = _training.keras_inputs(self, x, y, kwargs, fitting=True)  # lists, (x,)...
+        examples = _training.check_inputs(self, probe, y)
         _training.check_inputs(self, validation_data, what="validation_data")
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
@@ -414,7 +415,8 @@ class GenerativeModel(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """Keras ``evaluate``, after checking the inputs up front."""
-        _training.check_inputs(self, x, y)
+        x, y, probe = _training.keras_inputs(self, x, y, kwargs)
+        _training.check_inputs(self, probe, y)
         with _checks.BatchPosition(self):  # a failed batch check: ValueError
             return super().evaluate(x, y, *args, **kwargs)
 

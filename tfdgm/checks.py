@@ -21,9 +21,11 @@ False`` turns the in-graph checks off (their cost: ``benchmarks/bench_batch_chec
 
 from __future__ import annotations
 
+import functools
 import re
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 #: Prefix of every assert message of this module (how ``fit`` recognizes them).
@@ -179,3 +181,46 @@ class BatchPosition(keras.callbacks.Callback):
         if self.where:
             head = re.sub(r"a (training|test) batch", self.where, head, count=1)
         return f"{head} {found}{tail}"
+
+
+def sample_count(model, num_samples):
+    """``num_samples`` of ``model.sample`` checked the Keras way: a Python or NumPy integer
+    (or an integer tensor) >= 0, else a ValueError naming the model. A tensor being traced
+    (an export's signature) passes unchecked.
+
+    >>> sample_count(None, 3)
+    3
+    >>> sample_count(None, 2.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: NoneType.sample: num_samples must be an integer >= 0, got 2.5 (float)
+    """
+    if tf.is_tensor(num_samples) and not hasattr(num_samples, "numpy"):
+        return num_samples  # symbolic
+    value = num_samples.numpy() if tf.is_tensor(num_samples) else num_samples
+    integral = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if tf.is_tensor(num_samples):  # a 0-d integer tensor
+        integral = num_samples.dtype.is_integer and num_samples.shape.rank == 0
+    if not integral or int(value) < 0:
+        raise ValueError(
+            f"{type(model).__name__}.sample: num_samples must be an integer >= 0, got "
+            f"{value!r} ({type(value).__name__})"
+        )
+    return num_samples if tf.is_tensor(num_samples) else int(value)
+
+
+def checked_sample(sample):
+    """``sample`` (a model's method) with ``num_samples`` checked by :func:`sample_count`;
+    ``sample(0)`` returns an empty float32 batch without running the sampler."""
+    if getattr(sample, "_checks_num_samples", False):
+        return sample
+
+    @functools.wraps(sample)
+    def wrapper(self, num_samples, *args, **kwargs):
+        num_samples = sample_count(self, num_samples)
+        if isinstance(num_samples, int) and num_samples == 0 and self.events is None:
+            return tf.zeros([0, *self.event_shape], tf.float32)
+        return sample(self, num_samples, *args, **kwargs)
+
+    wrapper._checks_num_samples = True
+    return wrapper

@@ -171,6 +171,10 @@ def _cached(name: str, compute) -> str:
 
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic.write_bytes(path, text.encode())
+        folder, kept = os.path.split(path)
+        for stale in os.listdir(folder):  # texts of older sources
+            if stale != kept and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}\.txt", stale):
+                os.remove(os.path.join(folder, stale))
     except OSError:
         pass
     return text
