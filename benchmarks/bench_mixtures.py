@@ -10,7 +10,9 @@ Quality, on tfdgm's own digits split (1,497 train / 300 test images):
   predictive density (a mixture of Student-t's);
 - binarized digits: test NLL (nats) of a mixture of 100 Bernoullis by EM, of the
   factorized model, and of a Bayesian network (each pixel's parents: the pixels above and
-  to its left).
+  to its left); beside them the issue's references recomputed here: a NumPy Bernoulli
+  mixture by EM, a logistic fully-visible sigmoid belief net (scikit-learn), the NumPy
+  factorized model.
 
 Speed: seconds per EM / CAVI iteration on digits-continuous, tfdgm's ``fit`` (one epoch =
 one iteration, one batch of all 1,497 images; the model compiled and its step traced once,
