@@ -365,6 +365,10 @@ def test_exact_density_sums_to_one(name, variant):
     if model.density != "exact":
         pytest.skip(f"density is {model.density!r}")
     model.compile_default(learning_rate=1e-2)
-    model.fit(train, epochs=2, batch_size=16, verbose=0)
-    total = float(np.exp(np.asarray(model.log_prob(space), np.float64)).sum())
-    assert abs(total - 1.0) < 1e-5, total
+    classes = model.num_classes if model.accepts_labels else None  # conditional: per label
+    y = None if classes is None else np.arange(NUM_EXAMPLES) % classes
+    model.fit(train, y, epochs=2, batch_size=16, verbose=0)
+    for label in [None] if classes is None else range(classes):
+        given = {} if label is None else {"labels": np.full(len(space), label)}
+        total = float(np.exp(np.asarray(model.log_prob(space, **given), np.float64)).sum())
+        assert abs(total - 1.0) < 1e-5, (label, total)

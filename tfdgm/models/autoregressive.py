@@ -13,7 +13,10 @@ The three models differ in how the logits l_i see the past:
 - ``RNNAutoregressive``: a GRU or LSTM reads the sequence shifted by one (a start token,
   then x_1..x_{D-1}); its state summarizes the whole history.
 - ``MADE``: one masked MLP outputs all D conditionals at once (Germain et al., 2015);
-  masks enforce that l_i depends only on x_j with order_j < order_i.
+  masks enforce that l_i depends only on x_j with order_j < order_i. With
+  ``num_classes=K`` it is class-conditional, p(x | y) = prod_i p(x_i | x_<i, y): the
+  one-hot y enters every masked layer unmasked, so l_i(x_<i, y) and log p(x | y) stays
+  exact.
 
 All three are trained by teacher forcing: log p(x) of a whole batch in one pass, loss the
 mean negative log-likelihood in nats per example. Sampling is sequential (D network steps).
@@ -40,6 +43,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.data import EventSpec
 from tfdgm.estimators import log_mean_exp
 
 tfd = tfp.distributions
@@ -76,7 +80,14 @@ class AutoregressiveModel(GenerativeModel):
         )
 
     def _build(self):
-        self.logits_from_one_hot(tf.zeros([1, self.event_size, self.num_categories]))
+        labels = None if getattr(self, "num_classes", None) is None else tf.zeros([1], tf.int32)
+        self._logits(tf.zeros([1, self.event_size, self.num_categories]), labels)
+
+    def _logits(self, one_hot, labels=None):
+        """``logits_from_one_hot``, with the labels of a conditional model."""
+        if labels is None:
+            return self.logits_from_one_hot(one_hot)
+        return self.logits_from_one_hot(one_hot, labels=labels)
 
     # ------------------------------------------------------------------ the model
     def logits_from_one_hot(self, one_hot: tf.Tensor) -> tf.Tensor:
@@ -88,23 +99,25 @@ class AutoregressiveModel(GenerativeModel):
         levels = tf.reshape(tf.cast(x, tf.int32), [-1, self.event_size])
         return tf.one_hot(levels, self.num_categories)
 
-    def conditional_logits(self, x) -> tf.Tensor:
-        """Teacher-forced logits of p(x_i | x_<i) for every i, float32 ``[batch, D, K]``."""
-        return tf.cast(self.logits_from_one_hot(self.one_hot(x)), tf.float32)
+    def conditional_logits(self, x, labels=None) -> tf.Tensor:
+        """Teacher-forced logits of p(x_i | x_<i) (p(x_i | x_<i, y) given ``labels``) for
+        every i, float32 ``[batch, D, K]``."""
+        return tf.cast(self._logits(self.one_hot(x), labels), tf.float32)
 
-    def conditionals(self, x) -> tfd.Distribution:
+    def conditionals(self, x, labels=None) -> tfd.Distribution:
         """prod_i p(x_i | x_<i) with the past taken from ``x``, as a TFP distribution."""
-        logits = self.conditional_logits(x)
+        logits = self.conditional_logits(x, labels)
         flat = tf.reshape(logits, [-1, self.event_size * self.num_categories])
         return heads.categorical(flat, self.event_shape, self.num_categories)
 
-    def log_prob(self, x, **kwargs):
-        """log p(x) = sum_i log p(x_i | x_<i) (exact), float32 ``[batch]``."""
-        x = self._prepare(x)
-        return self.conditionals(x).log_prob(x)
+    def log_prob(self, x, labels=None, **kwargs):
+        """log p(x) = sum_i log p(x_i | x_<i) (exact), float32 ``[batch]``; a conditional
+        model's log p(x | y) for ``labels`` y ``[batch]``."""
+        x, labels = self._prepare(x), nets.class_labels(self, labels)
+        return self.conditionals(x, labels).log_prob(x)
 
-    def objective(self, x, training=False):
-        return {"loss": -tf.reduce_mean(self.conditionals(x).log_prob(x))}
+    def objective(self, x, training=False, labels=None):
+        return {"loss": -tf.reduce_mean(self.conditionals(x, labels).log_prob(x))}
 
     # ------------------------------------------------------------------ sampling
     def sampling_order(self) -> list[int]:
@@ -121,25 +134,29 @@ class AutoregressiveModel(GenerativeModel):
     def _finish(self, levels) -> tf.Tensor:
         return tf.reshape(tf.cast(levels, tf.float32), [-1, *self.event_shape])
 
-    def sample(self, num_samples: int, seed=None):
+    def sample(self, num_samples: int, seed=None, labels=None):
         """Ancestral sampling x_i ~ p(x_i | x_<i), one dimension after the other.
 
         A ``tf.while_loop`` over the D dimensions; called eagerly it runs as a compiled
-        ``tf.function`` (traced once per model and sampling order).
+        ``tf.function`` (traced once per model and sampling order). A conditional model
+        draws x ~ p(x | y) for ``labels`` y (one for all, or one per sample), or for labels
+        drawn uniformly when none are given.
         """
         seed = self._seed(seed)
+        labels = nets.class_labels(self, labels, num_samples, tf.reverse(seed, [0]))
+        args = () if labels is None else (labels,)
         if tf.executing_eagerly():
-            return _compiled_sampler(self)(tf.constant(num_samples, tf.int32), seed)
-        return self._sample(num_samples, seed)
+            return _compiled_sampler(self)(tf.constant(num_samples, tf.int32), seed, *args)
+        return self._sample(num_samples, seed, *args)
 
-    def _sample(self, num_samples, seed) -> tf.Tensor:
+    def _sample(self, num_samples, seed, labels=None) -> tf.Tensor:
         """Generic sampler: D passes of the whole network, in ``sampling_order``."""
         depth = self.event_size
         order = tf.constant(self.sampling_order(), tf.int32)
 
         def body(step, levels):
             i = order[step]
-            logits = self.logits_from_one_hot(tf.one_hot(levels, self.num_categories))
+            logits = self._logits(tf.one_hot(levels, self.num_categories), labels)
             value = self._draw(tf.gather(logits, i, axis=1), seed, step)
             return step + 1, levels + tf.one_hot(i, depth, dtype=tf.int32) * value[:, None]
 
@@ -165,7 +182,7 @@ def _compiled_sampler(model: AutoregressiveModel):
     key = tuple(model.sampling_order())
     if key not in cache:
         ref = weakref.ref(model)
-        cache[key] = tf.function(lambda n, seed: ref()._sample(n, seed), autograph=False)
+        cache[key] = tf.function(lambda n, seed, *y: ref()._sample(n, seed, *y), autograph=False)
     return cache[key]
 
 
@@ -363,7 +380,10 @@ class RNNAutoregressive(AutoregressiveModel):
     training=dict(epochs=60, batch_size=64),
     hparams=dict(hidden_units=(512, 512)),
     tiny=dict(hidden_units=(16,)),
-    variants={"order-agnostic": dict(order_agnostic=True, num_orders=2)},
+    variants={
+        "order-agnostic": dict(order_agnostic=True, num_orders=2),
+        "conditional": dict(num_classes=10),  # the digit classes
+    },
     description="MADE: masked autoencoder for distribution estimation",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -388,6 +408,9 @@ class MADE(AutoregressiveModel):
         hidden_units: widths of the masked hidden layers.
         order_agnostic: train over ``num_orders`` orders.
         num_orders: O, number of orders for order-agnostic training and the ensemble.
+        num_classes: K of the class-conditional MADE p(x | y), y in [0, K): the one-hot y
+            is an unmasked input of every layer (``MaskedMLP(context_dim=K)``); ``fit(x, y)``,
+            ``log_prob(x, labels=y)``, ``sample(n, labels=y)``. None: unconditional.
 
     >>> MADE((5,), hidden_units=(16,)).log_prob(np.zeros((3, 5))).shape
     TensorShape([3])
@@ -400,10 +423,17 @@ class MADE(AutoregressiveModel):
         hidden_units: Sequence[int] = (256, 256),
         order_agnostic: bool = False,
         num_orders: int = 8,
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
+        if num_classes is not None and int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         super().__init__(event_shape, num_categories, seed, **kwargs)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        if self.num_classes is not None:
+            self.accepts_labels = True
+            self.label_spec = EventSpec((), "categorical", self.num_classes)
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.order_agnostic = bool(order_agnostic)
         self.num_orders = int(num_orders) if self.order_agnostic else 1
@@ -414,14 +444,22 @@ class MADE(AutoregressiveModel):
             for _ in range(self.num_orders - 1)
         ]
         self.network = nets.MaskedMLP(
-            self.event_size, self.hidden_units, params_per_dim=self.num_categories, name="made"
+            self.event_size,
+            self.hidden_units,
+            params_per_dim=self.num_categories,
+            context_dim=self.num_classes,
+            name="made",
         )
         self.build()
 
-    def logits_from_one_hot(self, one_hot):
+    def logits_from_one_hot(self, one_hot, labels=None):
         values = tf.range(self.num_categories, dtype=one_hot.dtype)
         levels = tf.linalg.matvec(one_hot, values) / (self.num_categories - 1)  # (batch, D)
-        return self.network(levels)
+        if self.num_classes is None:
+            return self.network(levels)
+        if labels is None:
+            raise ValueError(f"MADE(num_classes={self.num_classes}) needs labels=")
+        return self.network(levels, tf.one_hot(tf.cast(labels, tf.int32), self.num_classes))
 
     def sampling_order(self):
         return [int(i) for i in np.argsort(self.network.order)]
@@ -434,19 +472,20 @@ class MADE(AutoregressiveModel):
         """Order-agnostic models switch the masks' order before every batch."""
         return [_OrderSwitcher(self)] if self.order_agnostic else []
 
-    def ensemble_log_prob(self, x) -> tf.Tensor:
-        """log (1/O) sum_o p_o(x) over the ``num_orders`` orders, float32 ``[batch]``.
+    def ensemble_log_prob(self, x, labels=None) -> tf.Tensor:
+        """log (1/O) sum_o p_o(x) over the ``num_orders`` orders, float32 ``[batch]``
+        (of p_o(x | y) given ``labels``).
 
         A mixture of O normalized densities, hence normalized; eager only (it rewires the
         masks once per order and restores the current order at the end).
         """
-        x = self._prepare(x)
+        x, labels = self._prepare(x), nets.class_labels(self, labels)
         current = list(self.network.order)
         parts = []
         try:
             for order in self.orders:
                 self.network.set_order(order)
-                parts.append(self.conditionals(x).log_prob(x))
+                parts.append(self.conditionals(x, labels).log_prob(x))
         finally:
             self.network.set_order(current)
         return log_mean_exp(tf.stack(parts), 0)
@@ -462,7 +501,21 @@ class MADE(AutoregressiveModel):
             "hidden_units": self.hidden_units,
             "order_agnostic": self.order_agnostic,
             "num_orders": self.num_orders,
+            "num_classes": self.num_classes,
         }
+
+    def export_endpoints(self):
+        endpoints = super().export_endpoints()
+        if self.num_classes is None:
+            return endpoints
+        spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
+        spec_y = tf.TensorSpec([None], tf.int32, name="labels")
+        endpoints["sample"] = (
+            lambda n, seed, y: self.sample(n, seed=seed, labels=y),
+            [*endpoints["sample"][1], spec_y],
+        )
+        endpoints["log_prob"] = (lambda x, y: self.log_prob(x, labels=y), [spec_x, spec_y])
+        return endpoints
 
 
 class _OrderSwitcher(keras.callbacks.Callback):
