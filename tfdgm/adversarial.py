@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdgm import metrics, nets
+from tfdgm import metrics, nets, training
 from tfdgm.base import PACKAGE, GenerativeModel
 
 #: Datasets of the registered implicit models (the first is the default of ``tfdgm train``).
@@ -213,13 +213,19 @@ class AdversarialModel(ImplicitModel):
         if int(discriminator_steps) < 1:
             raise ValueError(f"discriminator_steps must be >= 1, got {discriminator_steps}")
         self.discriminator_steps = int(discriminator_steps)
-        if self.architecture == "conv":
-            discriminator = discriminator or conv_critic(
-                self.image_shape, self.filters, name="discriminator"
+        with training.global_policy("float32" if self.critic_in_float32() else None):
+            if self.architecture == "conv":
+                discriminator = discriminator or conv_critic(
+                    self.image_shape, self.filters, name="discriminator"
+                )
+            self.discriminator = nets.deserialize(discriminator) or nets.MLP(
+                self.hidden_units, 1, activation="leaky_relu", name="discriminator"
             )
-        self.discriminator = nets.deserialize(discriminator) or nets.MLP(
-            self.hidden_units, 1, activation="leaky_relu", name="discriminator"
-        )
+
+    def critic_in_float32(self) -> bool:
+        """Whether the critic (built from a config or by default) computes in float32
+        under a mixed policy; see :meth:`tfdgm.FGAN.critic_in_float32`."""
+        return False
 
     def _build(self):
         super()._build()

@@ -8,6 +8,7 @@ epoch by :class:`ApplyStatistics`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import keras
@@ -268,3 +269,18 @@ class ApplyStatistics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         apply_pending_statistics(self.model)
+
+
+# ---------------------------------------------------------------- precision
+@contextlib.contextmanager
+def global_policy(name: str | None):
+    """Layers created inside get the Keras dtype policy ``name`` (None: no change), e.g.
+    a network kept in float32 under ``mixed_float16`` (layers created inside a layer take
+    the global policy, not their parent's)."""
+    saved = keras.mixed_precision.global_policy()
+    if name is not None:
+        keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(saved)

@@ -103,14 +103,23 @@ class FGAN(AdversarialModel):
         divergences.get(divergence)  # ValueError listing the choices
         if loss not in self.GENERATOR_LOSSES:
             raise ValueError(f"loss must be one of {self.GENERATOR_LOSSES}, got {loss!r}")
+        self.divergence = divergence  # before super().__init__: critic_in_float32 reads it
         super().__init__(event_shape, **kwargs)
-        self.divergence = divergence
         self.generator_loss = loss  # not self.loss: keras.Model uses that name for compile's loss
         self.build()
 
     @property
     def f(self) -> divergences.FDivergence:
         return divergences.get(self.divergence)
+
+    def critic_in_float32(self) -> bool:
+        """True for the divergences whose objective grows exponentially in V (KL, reverse
+        KL, squared Hellinger: f*(g_f(v)) = exp(v - 1), E_P[-exp(-v)], expm1(v)). Under
+        ``mixed_float16`` their critic's gradient, exp(|V|) / batch, leaves float16's range
+        (65504) once |V| > ~17; the loss-scaled critic step is then skipped again and again
+        while the generator keeps stepping against the frozen critic, and the bound runs off
+        to -inf. Their critic computes in float32 (the generator stays in float16)."""
+        return self.divergence in ("kl", "reverse_kl", "squared_hellinger")
 
     @property
     def real_threshold(self) -> float:
