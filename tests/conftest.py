@@ -61,10 +61,15 @@ def make_tiny(name: str, seed: int = 0, variant: str | None = None):
 
 def training_data(model, dataset, split: str = "train", n: int | None = None) -> tuple:
     """``(x,)``, or ``(x, y)`` for a conditional model: what ``fit``/``evaluate`` take."""
-    x = (dataset.x_train if split == "train" else dataset.x_test)[:n]
+    x = head(dataset.x_train if split == "train" else dataset.x_test, n)
     if not model.accepts_labels:
         return (x,)
     return x, (dataset.y_train if split == "train" else dataset.y_test)[:n]
+
+
+def head(x, n: int | None):
+    """The first ``n`` examples of an array or of a dict of modality arrays."""
+    return tf.nest.map_structure(lambda a: a[:n], x)
 
 
 def label_kwargs(model, dataset, n: int) -> dict:
@@ -79,6 +84,12 @@ def endpoint_inputs(signature, dataset, rng=None):
     for spec in signature:
         if spec.name == "x":
             values.append(dataset.x_test[:5])
+        elif isinstance(dataset.x_test, dict) and spec.name in dataset.x_test:  # a modality
+            values.append(dataset.x_test[spec.name][:5])
+        elif spec.name == "mask":  # every modality observed but the last in row 0
+            mask = np.ones([5, *spec.shape[1:]], np.float32)
+            mask[0, -1] = 0.0
+            values.append(mask)
         elif spec.name == "labels":
             values.append(dataset.y_test[:5].astype(np.int32))
         elif spec.dtype == tf.int32 and spec.shape.rank == 0:

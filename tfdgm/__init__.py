@@ -28,6 +28,7 @@ from tfdgm.models.helmholtz import HelmholtzMachine
 from tfdgm.models.histogram import FactorizedCategorical, Histogram
 from tfdgm.models.mixtures import BernoulliMixture, GaussianMixture
 from tfdgm.models.mmd import MMDNetwork
+from tfdgm.models.multimodal import MultimodalVAE
 from tfdgm.models.rbm import RBM
 from tfdgm.models.vae import VAE
 from tfdgm.models.variational_mixture import BayesianGaussianMixture
@@ -53,6 +54,7 @@ __all__ = [
     "Histogram",
     "MMDNetwork",
     "MarkovAutoregressive",
+    "MultimodalVAE",
     "NoDensityError",
     "RNNAutoregressive",
     "RealNVP",

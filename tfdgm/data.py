@@ -45,6 +45,8 @@ class Dataset:
         num_levels: K of the quantized source of a dequantized ("-continuous") set, whose
             values are (x + u) / K: a density on [0, 1)^D gives the discrete data's
             log-likelihood after adding D log K. None otherwise.
+        events: for a set of named modalities, ``{name: EventSpec}``; ``x_train`` and
+            ``x_test`` are then dicts of arrays and ``support`` is ``"mixed"``.
     """
 
     name: str
@@ -58,19 +60,24 @@ class Dataset:
     y_test: np.ndarray | None = None
     num_classes: int | None = None
     num_levels: int | None = None
+    events: dict | None = None
 
     def __post_init__(self):
-        if self.support not in SUPPORTS:
+        if self.support not in SUPPORTS and not (self.support == "mixed" and self.events):
             raise ValueError(f"support must be one of {SUPPORTS}, got {self.support!r}")
         for field in ("x_train", "x_test"):
-            object.__setattr__(self, field, np.asarray(getattr(self, field), np.float32))
+            x = getattr(self, field)
+            x = {k: np.asarray(v, np.float32) for k, v in x.items()} if self.events else x
+            object.__setattr__(self, field, x if self.events else np.asarray(x, np.float32))
         if (self.y_train is None) != (self.y_test is None):
             raise ValueError("give both y_train and y_test, or neither")
         if self.y_train is not None:
             for field, x in (("y_train", self.x_train), ("y_test", self.x_test)):
                 y = np.asarray(getattr(self, field))
-                if y.shape != (len(x),) or not np.array_equal(y, np.round(y)):
-                    raise ValueError(f"{field} must be {len(x)} integer labels, got {y.shape}")
+                if y.shape != (num_examples(x),) or not np.array_equal(y, np.round(y)):
+                    raise ValueError(
+                        f"{field} must be {num_examples(x)} integer labels, got {y.shape}"
+                    )
                 object.__setattr__(self, field, y.astype(np.int32))
             num_classes = self.num_classes or int(max(self.y_train.max(), self.y_test.max()) + 1)
             object.__setattr__(self, "num_classes", int(num_classes))
@@ -92,15 +99,17 @@ class Dataset:
             labels = dict(y_train=self.y_train[:num_train], y_test=self.y_test[:num_test])
         return dataclasses.replace(
             self,
-            x_train=self.x_train[:num_train],
-            x_test=self.x_test[:num_test],
+            x_train=tf.nest.map_structure(lambda a: a[:num_train], self.x_train),
+            x_test=tf.nest.map_structure(lambda a: a[:num_test], self.x_test),
             num_classes=self.num_classes,
             **labels,
         )
 
     @property
     def event_shape(self) -> tuple:
-        """Shape of one example: `x_train.shape[1:]`."""
+        """Shape of one example: `x_train.shape[1:]` (a dict of them for modalities)."""
+        if self.events:
+            return {k: tuple(v.shape[1:]) for k, v in self.x_train.items()}
         return tuple(self.x_train.shape[1:])
 
     def pipeline(
@@ -128,11 +137,12 @@ class Dataset:
         if labels and not self.has_labels:
             raise ValueError(f"dataset {self.name!r} has no labels")
         x = self.x_train if split == "train" else self.x_test
+        size = num_examples(x)
         if labels:
             x = (x, self.y_train if split == "train" else self.y_test)
         ds = tf.data.Dataset.from_tensor_slices(x)
         if shuffle:
-            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
         return without_autotune(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
@@ -159,6 +169,11 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+
+def num_examples(x) -> int:
+    """Number of examples of an array, or of a dict of modality arrays."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 def array_pipeline(x, y=None, batch_size: int | None = None, shuffle=True) -> tf.data.Dataset:
@@ -254,6 +269,26 @@ def load_digits(kind: str = "binary", flatten: bool = True) -> Dataset:
     labels = (bunch.target[perm[:1497]], bunch.target[perm[1497:]])
     return _quantized(
         "digits", train, test, 17, kind, (8, 8), "scikit-learn digits 8x8", labels=labels
+    )
+
+
+def load_digits_multimodal() -> Dataset:
+    """The binary 8x8 digits as two modalities, ``{"image": (64,) binary, "label": ()
+    categorical over 10}``: same split as :func:`load_digits`, labels kept as ``y``.
+
+    >>> load_digits_multimodal().event_shape
+    {'image': (64,), 'label': ()}
+    """
+    full = load_digits()
+    return dataclasses.replace(
+        full,
+        name="digits-multimodal",
+        x_train={"image": full.x_train, "label": full.y_train},
+        x_test={"image": full.x_test, "label": full.y_test},
+        support="mixed",
+        num_categories=None,
+        description=f"{full.description}; modalities image and label",
+        events={"image": EventSpec((64,), "binary"), "label": EventSpec((), "categorical", 10)},
     )
 
 
@@ -474,6 +509,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits-categorical": partial(load_digits, kind="categorical"),
     "digits-continuous": partial(load_digits, kind="continuous"),
     "digits-crop8": load_digits_crop8,
+    "digits-multimodal": load_digits_multimodal,
     "mnist": partial(load_mnist, kind="binary"),
     "mnist-categorical": partial(load_mnist, kind="categorical"),
     "mnist-continuous": partial(load_mnist, kind="continuous"),

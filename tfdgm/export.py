@@ -35,9 +35,14 @@ def export(model, path: str) -> str:
         {
             "class": type(model).__name__,
             "density": model.density,
-            "event_shape": list(model.event_shape),
+            "event_shape": (
+                {k: list(v) for k, v in model.event_shape.items()}
+                if isinstance(model.event_shape, dict)
+                else list(model.event_shape)
+            ),
             "support": model.support,
             "num_categories": model.num_categories,
+            "num_classes": getattr(model, "num_classes", None),  # labels a sample may take
         }
     )
     archive.add_endpoint("metadata", tf.function(lambda: tf.constant(metadata)), input_signature=[])

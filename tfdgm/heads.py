@@ -105,5 +105,41 @@ def get(
     raise ValueError(f"unknown likelihood head {name!r}; choose one of {', '.join(HEADS)}")
 
 
+def product_of_experts(means, stddevs, weights=None) -> tfd.Normal:
+    """The product of Gaussian experts, renormalized: prod_j N(mu_j, s_j^2) is proportional
+    to N(mu, s^2) with precision-weighted
+
+        1 / s^2 = sum_j w_j / s_j^2,      mu = s^2 * sum_j w_j mu_j / s_j^2
+
+    (Wu & Goodman, 2018). Experts lie along the first axis of ``means`` and ``stddevs``
+    (``[J, ...]``); ``weights`` ``[J, ...]`` (broadcast against them, default 1) scales each
+    expert's precision, so 0 leaves an expert out (a missing modality). At least one
+    expert must have a positive weight; a prior expert N(0, 1) is simply one of them.
+
+    Args:
+        means: ``[J, ...]`` expert means.
+        stddevs: ``[J, ...]`` positive expert standard deviations.
+        weights: optional ``[J, ...]`` non-negative precision weights.
+
+    Returns:
+        A float32 ``tfd.Normal`` of batch shape ``[...]`` (independent dimensions).
+
+    References:
+        Wu & Goodman, Multimodal Generative Models for Scalable Weakly-Supervised
+        Learning, NeurIPS 2018.
+
+    >>> d = product_of_experts(tf.constant([[0.0], [2.0]]), tf.constant([[1.0], [1.0]]))
+    >>> float(d.loc[0]), round(float(d.scale[0]) ** 2, 4)
+    (1.0, 0.5)
+    """
+    means = tf.cast(means, tf.float32)
+    precisions = 1.0 / tf.square(tf.cast(stddevs, tf.float32))
+    if weights is not None:
+        precisions = precisions * tf.cast(weights, tf.float32)
+    total = tf.reduce_sum(precisions, 0)
+    loc = tf.reduce_sum(precisions * means, 0) / total
+    return tfd.Normal(loc=loc, scale=tf.math.rsqrt(total))
+
+
 #: The data support each head expects (used by input validation).
 SUPPORT = {"bernoulli": "binary", "categorical": "categorical", "normal": "real"}
