@@ -372,3 +372,37 @@ def test_mmd_network_matches_a_1d_target_by_a_two_sample_test():
     model.fit(target(256 * 20), epochs=20, batch_size=256, verbose=0)
     after = np.asarray(model.sample(1000, seed=(1, 2)))[:, 0]
     assert stats.ks_2samp(after, reference).pvalue > 0.01
+
+
+# ---------------------------------------------------------------- class-conditional
+@pytest.mark.parametrize("cls", [GAN, WGANGP])
+def test_conditional_generator_and_critic_depend_on_the_label(cls):
+    model = cls(event_shape=(2,), latent_dim=2, hidden_units=(16,), num_classes=3, seed=0)
+    z = np.random.default_rng(0).standard_normal((5, 2)).astype("float32")
+    x0, x2 = model.generate(z, labels=np.zeros(5)), model.generate(z, labels=np.full(5, 2))
+    assert x0.shape == (5, 2) and np.abs(x0 - x2).min() > 0  # same z, another label
+    v0, v1 = model.discriminate(x0, labels=[0] * 5), model.discriminate(x0, labels=[1] * 5)
+    assert np.abs(v0 - v1).min() > 0
+    np.testing.assert_array_equal(
+        model.sample(4, labels=1, seed=(3, 4)), model.sample(4, labels=[1] * 4, seed=(3, 4))
+    )
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        model.sample(2, labels=[0, 3])
+    with pytest.raises(ValueError, match="is conditional"):
+        model.fit(np.zeros((8, 2), "float32"), epochs=1, verbose=0)
+    assert [s.name for s in model.export_endpoints()["generate"][1]] == ["z", "labels"]
+
+
+def test_conditional_gan_puts_each_class_where_its_data_is():
+    """Two classes at (-2, 0) and (2, 0): after a short fit(x, y) the samples drawn for each
+    label lie on their class's side (the unconditional marginal would straddle both)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(2, size=1024)
+    x = np.stack([4.0 * y - 2.0, np.zeros(1024)], 1) + 0.3 * rng.standard_normal((1024, 2))
+    model = GAN(event_shape=(2,), latent_dim=2, hidden_units=(32, 32), num_classes=2, seed=0)
+    model.compile_default(learning_rate=2e-3)
+    model.fit(x.astype("float32"), y, epochs=8, batch_size=64, verbose=0)
+    for label, sign in [(0, -1.0), (1, 1.0)]:
+        samples = model.sample(500, labels=label, seed=(1, label)).numpy()
+        assert sign * np.median(samples[:, 0]) > 1.0, (label, np.median(samples, 0))
+        assert np.mean(sign * samples[:, 0] > 0) > 0.9

@@ -20,10 +20,20 @@ minimized over V, and ``"loss"``, the discrepancy estimate) and
 ``generator_objective(x_fake)``; :mod:`tfdgm.models.gan` has the f-GAN, GAN and WGAN-GP,
 :mod:`tfdgm.models.mmd` the moment matching network.
 
+Class-conditional adversarial models (``num_classes=K``; Mirza & Osindero, 2014): the
+generator and the critic both see the one-hot label y, appended to z and to x,
+
+    x = G(z, y),    V(x, y),
+
+and every fake batch is drawn with the labels of the real batch it is compared with, so
+the critic judges pairs (x, y) and G learns p(x | y). ``fit(x, y)``,
+``sample(n, labels=y)``, ``generate(z, labels=y)``, ``discriminate(x, labels=y)``.
+
 References:
     Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014.
     Radford, Metz & Chintala, Unsupervised Representation Learning with Deep Convolutional
     Generative Adversarial Networks (DCGAN), ICLR 2016.
+    Mirza & Osindero, Conditional Generative Adversarial Nets, arXiv:1411.1784, 2014.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import tensorflow as tf
 
 from tfdgm import metrics, nets, training
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.data import EventSpec
 
 #: Datasets of the registered implicit models (the first is the default of ``tfdgm train``).
 DATASETS = ("8gaussians", "digits-continuous", "digits", "moons", "checkerboard", "spirals")
@@ -77,6 +88,9 @@ class ImplicitModel(GenerativeModel):
         filters: width of the default convolutional nets.
         output_activation: applied to the generator output: ``None`` (linear, real data) or
             ``"sigmoid"`` (data in [0, 1], e.g. digits).
+        num_classes: K of a class-conditional model, labels in [0, K): G (and the critic of
+            an :class:`AdversarialModel`) take the one-hot label too (MLP networks); None
+            for the unconditional model.
         seed: seed of the model's random stream.
     """
 
@@ -93,9 +107,19 @@ class ImplicitModel(GenerativeModel):
         image_shape: Sequence[int] | None = None,
         filters: int = 32,
         output_activation: str | None = None,
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
+        if num_classes is not None and (int(num_classes) < 2 or architecture == "conv"):
+            raise ValueError(
+                f"num_classes must be >= 2 and needs architecture='mlp', got {num_classes}"
+            )
+        if num_classes is not None and not isinstance(self, AdversarialModel):
+            raise ValueError(
+                f"{type(self).__name__} is not conditional: num_classes is for the adversarial "
+                "models (GAN, WGANGP, FGAN)"
+            )
         if architecture not in ("mlp", "conv"):
             raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
         if architecture == "conv" and image_shape is None:
@@ -111,6 +135,10 @@ class ImplicitModel(GenerativeModel):
         self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
         self.filters = int(filters)
         self.output_activation = output_activation
+        self.num_classes = None if num_classes is None else int(num_classes)
+        if self.num_classes is not None:
+            self.accepts_labels = True
+            self.label_spec = EventSpec((), "categorical", self.num_classes)
         if architecture == "conv":
             channels = self.event_size // int(np.prod(self.image_shape[:2]))
             generator = generator or nets.ConvDecoder(
@@ -131,30 +159,45 @@ class ImplicitModel(GenerativeModel):
                 f"version of {dataset.name!r}"
             )
         if dataset.image_shape is not None:
-            hparams.setdefault("architecture", "conv")
+            # conditional models use MLPs (the label is appended to the flattened input)
+            hparams.setdefault("architecture", "mlp" if hparams.get("num_classes") else "conv")
             hparams.setdefault("output_activation", "sigmoid")
             if hparams["architecture"] == "conv":
                 hparams.setdefault("image_shape", dataset.image_shape)
         return cls(event_shape=dataset.event_shape, **hparams)
 
     def _build(self):
-        self.generator(tf.zeros([1, self.latent_dim]))
+        self.generator(self._condition(tf.zeros([1, self.latent_dim]), tf.zeros([1], tf.int32)))
+
+    def _condition(self, h, labels):
+        """``h`` with the one-hot label appended (conditional model), ``h`` otherwise."""
+        if self.num_classes is None:
+            return h
+        if labels is None:
+            raise ValueError(f"{type(self).__name__}(num_classes={self.num_classes}) needs labels=")
+        return nets.append_label(h, labels, self.num_classes)
 
     # ------------------------------------------------------------------ the model
     def noise(self, num_samples, seed=None) -> tf.Tensor:
         """z ~ N(0, I_L), ``[num_samples, L]``."""
         return tf.random.stateless_normal([num_samples, self.latent_dim], seed=self._seed(seed))
 
-    def generate(self, z, training: bool = False) -> tf.Tensor:
-        """x = G(z) (through the output activation), float32 ``[batch, *event_shape]``."""
+    def generate(self, z, training: bool = False, labels=None) -> tf.Tensor:
+        """x = G(z) (G(z, y) given ``labels`` y ``[batch]``; through the output activation),
+        float32 ``[batch, *event_shape]``."""
+        z = self._condition(tf.convert_to_tensor(z, tf.float32), nets.class_labels(self, labels))
         x = tf.cast(self.generator(z, training=training), tf.float32)
         if self.output_activation == "sigmoid":
             x = tf.sigmoid(x)
         return tf.reshape(x, [-1, *self.event_shape])
 
-    def sample(self, num_samples: int, seed=None) -> tf.Tensor:
-        """x = G(z), z ~ N(0, I): float32 ``[num_samples, *event_shape]``."""
-        return self.generate(self.noise(num_samples, seed))
+    def sample(self, num_samples: int, seed=None, labels=None) -> tf.Tensor:
+        """x = G(z), z ~ N(0, I): float32 ``[num_samples, *event_shape]``. A conditional model
+        draws x = G(z, y) for ``labels`` y (one for all, or one per sample), or for labels
+        drawn uniformly when none are given."""
+        seed = self._seed(seed)
+        labels = nets.class_labels(self, labels, num_samples, tf.reverse(seed, [0]))
+        return self.generate(self.noise(num_samples, seed), labels=labels)
 
     # ------------------------------------------------------------------ reports
     def summary_metrics(self, dataset) -> dict:
@@ -165,7 +208,15 @@ class ImplicitModel(GenerativeModel):
     def export_endpoints(self):
         endpoints = super().export_endpoints()
         spec_z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
-        endpoints["generate"] = (lambda z: self.generate(z), [spec_z])
+        if self.num_classes is None:
+            endpoints["generate"] = (lambda z: self.generate(z), [spec_z])
+            return endpoints
+        spec_y = tf.TensorSpec([None], tf.int32, name="labels")
+        endpoints["sample"] = (
+            lambda n, seed, y: self.sample(n, seed=seed, labels=y),
+            [*endpoints["sample"][1], spec_y],
+        )
+        endpoints["generate"] = (lambda z, y: self.generate(z, labels=y), [spec_z, spec_y])
         return endpoints
 
     def get_config(self):
@@ -179,6 +230,7 @@ class ImplicitModel(GenerativeModel):
             "image_shape": self.image_shape,
             "filters": self.filters,
             "output_activation": self.output_activation,
+            "num_classes": self.num_classes,
         }
 
 
@@ -229,27 +281,31 @@ class AdversarialModel(ImplicitModel):
 
     def _build(self):
         super()._build()
-        self.discriminator(tf.zeros([1, self.event_size]))
+        x = self._condition(tf.zeros([1, self.event_size]), tf.zeros([1], tf.int32))
+        self.discriminator(x)
 
-    def discriminate(self, x, training: bool = False) -> tf.Tensor:
-        """Raw discriminator (critic) output V(x), float32 ``[batch]``."""
+    def discriminate(self, x, training: bool = False, labels=None) -> tf.Tensor:
+        """Raw discriminator (critic) output V(x) (V(x, y) given ``labels``), float32
+        ``[batch]``."""
         x = tf.reshape(tf.convert_to_tensor(x, tf.float32), [-1, self.event_size])
+        x = self._condition(x, nets.class_labels(self, labels))
         return tf.cast(self.discriminator(x, training=training), tf.float32)[:, 0]
 
     def call(self, x, training=False):
         """V(x): the discriminator's output (the model has no density to return)."""
         return self.discriminate(x, training=training)
 
-    def discriminator_objective(self, x_real, x_fake, training=False) -> dict:
+    def discriminator_objective(self, x_real, x_fake, training=False, labels=None) -> dict:
+        """``labels``: the classes of both batches (conditional models)."""
         raise NotImplementedError
 
-    def generator_objective(self, x_fake, training=False) -> tf.Tensor:
+    def generator_objective(self, x_fake, training=False, labels=None) -> tf.Tensor:
         raise NotImplementedError
 
-    def objective(self, x, training=False):
-        x_fake = self.sample(tf.shape(x)[0])
-        values = self.discriminator_objective(x, x_fake, training=training)
-        values["g_loss"] = self.generator_objective(x_fake, training=training)
+    def objective(self, x, training=False, labels=None):
+        x_fake = self.sample(tf.shape(x)[0], labels=labels)
+        values = self.discriminator_objective(x, x_fake, training=training, labels=labels)
+        values["g_loss"] = self.generator_objective(x_fake, training=training, labels=labels)
         return values
 
     # ------------------------------------------------------------------ training
@@ -267,20 +323,21 @@ class AdversarialModel(ImplicitModel):
 
     def training_update(self, x, labels=None) -> dict[str, tf.Tensor]:
         """``discriminator_steps`` steps of V on d_loss(x, G(z)) (fresh z each, G fixed),
-        then one step of G on g_loss(G(z)) (V fixed)."""
+        then one step of G on g_loss(G(z)) (V fixed); a conditional model draws every
+        fake batch with the real batch's ``labels``."""
         batch = tf.shape(x)[0]
         groups = self.optimizer_groups()
         d_optimizer = self.optimizer_for("discriminator")
         g_optimizer = self.optimizer_for("generator")
         for _ in range(self.discriminator_steps):
-            x_fake = tf.stop_gradient(self.sample(batch))
+            x_fake = tf.stop_gradient(self.sample(batch, labels=labels))
             with tf.GradientTape() as tape:
-                values = self.discriminator_objective(x, x_fake, training=True)
+                values = self.discriminator_objective(x, x_fake, training=True, labels=labels)
                 scaled = self._scaled(values["d_loss"], d_optimizer)
             self._minimize(scaled, groups["discriminator"], d_optimizer, tape)
         with tf.GradientTape() as tape:
-            x_fake = self.generate(self.noise(batch), training=True)
-            g_loss = self.generator_objective(x_fake, training=True)
+            x_fake = self.generate(self.noise(batch), training=True, labels=labels)
+            g_loss = self.generator_objective(x_fake, training=True, labels=labels)
             scaled = self._scaled(g_loss, g_optimizer)
         self._minimize(scaled, groups["generator"], g_optimizer, tape)
         return {**values, "g_loss": g_loss}
@@ -301,7 +358,7 @@ class AdversarialModel(ImplicitModel):
         """The base pictures and, on 2-D data, the discriminator's output V(x) over the plane
         with data and samples (``discriminator.png``)."""
         figures = super().figures(dataset)
-        if tuple(dataset.event_shape) != (2,):
+        if tuple(dataset.event_shape) != (2,) or self.num_classes is not None:
             return figures
         import matplotlib.pyplot as plt
 
@@ -321,7 +378,14 @@ class AdversarialModel(ImplicitModel):
     def export_endpoints(self):
         endpoints = super().export_endpoints()
         spec_x = tf.TensorSpec([None, *self.event_shape], tf.float32, name="x")
-        endpoints["discriminate"] = (lambda x: self.discriminate(x), [spec_x])
+        if self.num_classes is None:
+            endpoints["discriminate"] = (lambda x: self.discriminate(x), [spec_x])
+        else:
+            spec_y = tf.TensorSpec([None], tf.int32, name="labels")
+            endpoints["discriminate"] = (
+                lambda x, y: self.discriminate(x, labels=y),
+                [spec_x, spec_y],
+            )
         return endpoints
 
     def get_config(self):

@@ -19,6 +19,10 @@ WGAN-GP: a critic C approximately 1-Lipschitz, kept so by a penalty on interpola
     W(P, Q) ~= max_C E_P[C(x)] - E_Q[C(x)] - lambda E_xhat[(||grad C(xhat)||_2 - 1)^2],
     xhat = eps x + (1 - eps) G(z),  eps ~ U[0, 1].
 
+Each also comes class-conditional (``num_classes=K``, Mirza & Osindero 2014): G(z, y) and
+V(x, y) see the one-hot label, fakes are drawn with the real batch's labels, and the
+discrepancy is then between the joint distributions of (x, y); see :mod:`tfdgm.adversarial`.
+
 References:
     Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014.
     Nowozin, Cseke & Tomioka, f-GAN: Training Generative Neural Samplers using Variational
@@ -127,26 +131,28 @@ class FGAN(AdversarialModel):
         with tf.init_scope():  # a Python float even while tracing a train step
             return float(self.f.f_prime(tf.constant(1.0)))
 
-    def critic(self, x, training: bool = False) -> tf.Tensor:
-        """T(x) = g_f(V(x)), float32 ``[batch]``."""
-        return self.f.activation(self.discriminate(x, training))
+    def critic(self, x, training: bool = False, labels=None) -> tf.Tensor:
+        """T(x) = g_f(V(x)) (V(x, y) given ``labels``), float32 ``[batch]``."""
+        return self.f.activation(self.discriminate(x, training, labels))
 
     def conjugate_of_critic(self, v) -> tf.Tensor:
         """f*(g_f(v)) from raw discriminator outputs v, in a numerically stable closed form."""
         return _CONJUGATE_OF_ACTIVATION[self.divergence](v)
 
-    def variational_bound(self, x_real, x_fake, training: bool = False) -> tf.Tensor:
+    def variational_bound(self, x_real, x_fake, training: bool = False, labels=None) -> tf.Tensor:
         """F = E_P[g_f(V(x))] - E_Q[f*(g_f(V(x)))], a lower bound on D_f(P || Q)."""
-        return self._bound(self.discriminate(x_real, training), self.discriminate(x_fake, training))
+        return self._bound(
+            self.discriminate(x_real, training, labels), self.discriminate(x_fake, training, labels)
+        )
 
     def _bound(self, v_real, v_fake):
         return tf.reduce_mean(self.f.activation(v_real)) - tf.reduce_mean(
             self.conjugate_of_critic(v_fake)
         )
 
-    def discriminator_objective(self, x_real, x_fake, training=False):
-        v_real = self.discriminate(x_real, training)
-        v_fake = self.discriminate(x_fake, training)
+    def discriminator_objective(self, x_real, x_fake, training=False, labels=None):
+        v_real = self.discriminate(x_real, training, labels)
+        v_fake = self.discriminate(x_fake, training, labels)
         bound = self._bound(v_real, v_fake)
         threshold = self.real_threshold
         return {
@@ -160,8 +166,8 @@ class FGAN(AdversarialModel):
             ),
         }
 
-    def generator_objective(self, x_fake, training=False):
-        v_fake = self.discriminate(x_fake, training)
+    def generator_objective(self, x_fake, training=False, labels=None):
+        v_fake = self.discriminate(x_fake, training, labels)
         if self.generator_loss == "minimax":
             return -tf.reduce_mean(self.conjugate_of_critic(v_fake))
         return -tf.reduce_mean(self.f.activation(v_fake))
@@ -177,7 +183,7 @@ class FGAN(AdversarialModel):
     training=dict(epochs=200, batch_size=128, learning_rate=1e-3),
     hparams=dict(latent_dim=8, hidden_units=(128, 128)),
     tiny=TINY,
-    variants={"minimax": dict(loss="minimax")},
+    variants={"minimax": dict(loss="minimax"), "conditional": dict(num_classes=8)},  # 8 modes
     description="generative adversarial network (non-saturating or minimax)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -201,13 +207,15 @@ class GAN(FGAN):
         kwargs.pop("divergence", None)
         super().__init__(event_shape, divergence="gan", loss=loss, **kwargs)
 
-    def discriminator_probability(self, x) -> tf.Tensor:
-        """D(x) = sigmoid(V(x)), the probability that x is real, ``[batch]``."""
-        return tf.sigmoid(self.discriminate(x))
+    def discriminator_probability(self, x, labels=None) -> tf.Tensor:
+        """D(x) = sigmoid(V(x)) (D(x, y) given ``labels``), the probability that x is real,
+        ``[batch]``."""
+        return tf.sigmoid(self.discriminate(x, labels=labels))
 
-    def value_function(self, x_real, x_fake) -> tf.Tensor:
+    def value_function(self, x_real, x_fake, labels=None) -> tf.Tensor:
         """V(D, G) = E_P[log D(x)] + E_Q[log(1 - D(x))], Monte Carlo over the two batches."""
-        v_real, v_fake = self.discriminate(x_real), self.discriminate(x_fake)
+        v_real = self.discriminate(x_real, labels=labels)
+        v_fake = self.discriminate(x_fake, labels=labels)
         # log D = -softplus(-v), log(1 - D) = -softplus(v)
         return -tf.reduce_mean(tf.math.softplus(-v_real)) - tf.reduce_mean(tf.math.softplus(v_fake))
 
@@ -226,6 +234,7 @@ class GAN(FGAN):
     # run then covers 8 of 8 modes; with lambda = 10 it covered 5 in the same 100 epochs.
     hparams=dict(latent_dim=8, hidden_units=(128, 128), gradient_penalty_weight=1.0),
     tiny={**TINY, "discriminator_steps": 2},
+    variants={"conditional": dict(num_classes=8)},  # the 8 Gaussians' modes
     description="Wasserstein GAN with gradient penalty",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -268,30 +277,33 @@ class WGANGP(AdversarialModel):
         eps = tf.random.stateless_uniform(shape, seed=self._seed(seed))
         return eps * x_real + (1.0 - eps) * x_fake
 
-    def gradient_penalty(self, x_real, x_fake, seed=None, training: bool = False) -> tf.Tensor:
-        """E_xhat[(||grad_x C(xhat)||_2 - 1)^2] on interpolates xhat (see :meth:`interpolate`)."""
+    def gradient_penalty(
+        self, x_real, x_fake, seed=None, training: bool = False, labels=None
+    ) -> tf.Tensor:
+        """E_xhat[(||grad_x C(xhat)||_2 - 1)^2] on interpolates xhat (see :meth:`interpolate`);
+        a conditional critic C(xhat, y) keeps the pair's label (the gradient is in x only)."""
         x_hat = self.interpolate(x_real, x_fake, seed)
         with tf.GradientTape() as tape:
             tape.watch(x_hat)
-            critic = self.discriminate(x_hat, training)
+            critic = self.discriminate(x_hat, training, labels)
         grads = tf.reshape(tape.gradient(critic, x_hat), [tf.shape(x_hat)[0], -1])
         # The epsilon keeps the gradient of the norm finite where grad C = 0.
         norm = tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grads, tf.float32)), -1) + 1e-12)
         return tf.reduce_mean(tf.square(norm - 1.0))
 
-    def discriminator_objective(self, x_real, x_fake, training=False):
-        wasserstein = tf.reduce_mean(self.discriminate(x_real, training)) - tf.reduce_mean(
-            self.discriminate(x_fake, training)
+    def discriminator_objective(self, x_real, x_fake, training=False, labels=None):
+        wasserstein = tf.reduce_mean(self.discriminate(x_real, training, labels)) - tf.reduce_mean(
+            self.discriminate(x_fake, training, labels)
         )
-        penalty = self.gradient_penalty(x_real, x_fake, training=training)
+        penalty = self.gradient_penalty(x_real, x_fake, training=training, labels=labels)
         return {
             "loss": wasserstein,
             "d_loss": -wasserstein + self.gradient_penalty_weight * penalty,
             "gradient_penalty": penalty,
         }
 
-    def generator_objective(self, x_fake, training=False):
-        return -tf.reduce_mean(self.discriminate(x_fake, training))
+    def generator_objective(self, x_fake, training=False, labels=None):
+        return -tf.reduce_mean(self.discriminate(x_fake, training, labels))
 
     def get_config(self):
         return {**super().get_config(), "gradient_penalty_weight": self.gradient_penalty_weight}
