@@ -172,13 +172,15 @@ def estimator_draws(model, variables, repeats=10, copies=2000):
     """Gradients of minus the surrogate on ``repeats`` batches of ``copies`` x X each."""
     import tensorflow as tf
 
-    draws = []
-    batch = np.tile(X, (copies, 1))
-    for r in range(repeats):
+    batch = tf.constant(np.tile(X, (copies, 1)))
+
+    @tf.function  # one trace for all repeats
+    def draw(seed):
         with tf.GradientTape() as tape:
-            surrogate, _ = model.score_function_surrogate(batch, seed=(r, 7))
-        draws.append([-np.asarray(g) for g in tape.gradient(surrogate, variables)])
-    return draws
+            surrogate, _ = model.score_function_surrogate(batch, seed=seed)
+        return [-g for g in tape.gradient(surrogate, variables)]
+
+    return [[np.asarray(g) for g in draw(tf.constant([r, 7]))] for r in range(repeats)]
 
 
 @pytest.mark.parametrize("training", ["reinforce", "nvil", "vimco"])
