@@ -1,16 +1,109 @@
-"""The one timing helper of the benchmarks: the best rate over repeated, warmed-up calls.
+"""The one timing helper of the benchmarks.
 
-Benchmarks are run as scripts (``python benchmarks/bench_vae.py``), so they import this
-module as ``from _timing import best_rate``. Best-of-repeats is the figure reported: on a
-shared machine the slowest repeats measure the other jobs, not the code.
+``python -m benchmarks`` times *steps inside a training run*: each variant is a
+:class:`Session` that keeps its model, optimizer state and input iterator alive, and each
+call ``session(steps)`` runs ``steps`` more training steps and returns the seconds they
+took, measured around the steps themselves (for ``fit``, from the end of the first batch
+call to the end of the last, by :class:`BatchClock`; never a whole ``fit`` call with its
+start-up and iterator teardown). :func:`round_robin` calls the variants in turn, ``rounds``
+times, so that a change in the machine's load hits every variant alike, and reports the
+median and the min-max of seconds per step. :func:`load` is the load average printed
+beside every table: on a shared machine only ratios within one table mean anything.
+
+The older scripts (``python benchmarks/bench_vae.py``) import :func:`best_rate` and
+:func:`fit_runner` as ``from _timing import ...``.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
 
+def load() -> str:
+    """The 1-, 5- and 15-minute load averages, e.g. ``"1.02 0.98 0.90"``."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    """(median, min, max)."""
+    return statistics.median(values), min(values), max(values)
+
+
+def round_robin(sessions: dict[str, Callable[[int], float]], steps: int, rounds: int) -> dict:
+    """Seconds per step of each session: one untimed warm-up call of ``steps`` steps each,
+    then ``rounds`` rounds in which every session runs ``steps`` steps in turn.
+
+    Returns:
+        ``{name: [seconds per step of each round]}``.
+    """
+    for session in sessions.values():
+        session(steps)
+    times = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            times[name].append(session(steps) / steps)
+    return times
+
+
+def batch_clock():
+    """A Keras callback that records ``time.perf_counter()`` at the end of every batch
+    call (with ``steps_per_execution`` = k, one call is k steps)."""
+    import keras
+
+    class BatchClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    return BatchClock()
+
+
+def fit_session(model, stream, steps_per_execution: int) -> Callable[[int], float]:
+    """A :class:`Session` of ``model.fit`` on the infinite ``stream``: each call fits
+    ``steps`` + one batch call more and times the ``steps`` after the first call's end (so
+    the start of ``fit`` and the teardown are outside the timed span; ``steps`` is rounded
+    up to whole calls of ``steps_per_execution`` steps)."""
+    iterator_stream = stream
+
+    def run(steps: int) -> float:
+        calls = -(-steps // steps_per_execution)
+        clock = batch_clock()
+        model.fit(
+            iterator_stream,
+            epochs=1,
+            steps_per_epoch=(calls + 1) * steps_per_execution,
+            verbose=0,
+            callbacks=[clock],
+        )
+        return (clock.ends[-1] - clock.ends[0]) * steps / (calls * steps_per_execution)
+
+    return run
+
+
+def loop_session(step: Callable[[], object], sync: Callable[[], object]) -> Callable:
+    """A session of a hand-written loop: ``step()`` runs one training step; ``sync()``
+    waits for the last one (e.g. reads the loss)."""
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = step()
+        sync(out)
+        return time.perf_counter() - start
+
+    return run
+
+
+# ------------------------------------------------------------------ older scripts
 def best_rate(run: Callable[[], object], examples: int, repeats: int) -> float:
     """Best examples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
     run()
