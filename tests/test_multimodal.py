@@ -203,3 +203,17 @@ def test_bad_arguments_raise():
         MultimodalVAE({"mask": ((2,), "binary")})
     with pytest.raises(ValueError, match="named modalities"):
         MultimodalVAE.for_dataset(tfdgm.data.load("digits"))
+
+
+# ---------------------------------------------------------------- command line
+def test_cvae_is_the_conditional_vae_on_the_command_line():
+    from tfdgm import runs, settings
+
+    run = runs.Run.resolve("cvae", epochs=1)
+    assert run.entry.cls is tfdgm.VAE and run.hparams["num_classes"] == 10
+    assert run.out == "runs/cvae-digits"
+    assert "cvae = vae with {'num_classes': 10}" in settings.describe("cvae")
+    with pytest.raises(settings.RunError, match="choose one of:.*cvae"):
+        runs.Run.resolve("cvea")
+    run = runs.Run.resolve("multimodal-vae", hparams={"fusion": "moe"})
+    assert run.dataset.events and run.hparams["fusion"] == "moe"

@@ -118,6 +118,11 @@ def _parser(model_help: str | None = None) -> argparse.ArgumentParser:
     sample.add_argument("-n", "--num-samples", type=_number(int, 1), default=64)
     sample.add_argument("--seed", type=_number(int, 0), default=0)
     sample.add_argument("--out", help="picture to write (default: RUN/samples_export.png)")
+    sample.add_argument(
+        "--label",
+        type=_number(int, 0),
+        help="class to sample (conditional models; multimodal models: image from label)",
+    )
     sample.add_argument("--sampler", help="a diffusion model's sampler (ddpm, ddim)")
     sample.add_argument("--steps", type=_number(int, 1), help="a diffusion model's sampling steps")
 
@@ -211,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sample":
             out = runs.sample_export(
-                args.run, args.num_samples, args.seed, args.out, args.sampler, args.steps
+                args.run, args.num_samples, args.seed, args.out, args.sampler, args.steps,
+                args.label,
             )
             print(f"wrote {args.num_samples} samples to {out}")
             return 0
@@ -229,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args, runs) -> int:
     from tfdgm import atomic
+    from tfdgm.data import num_examples
 
     run = runs.Run.resolve(
         args.model,
@@ -244,8 +251,8 @@ def _train(args, runs) -> int:
     )
     dataset = run.dataset
     print(
-        f"training {run.entry.name} on {dataset.name} ({len(dataset.x_train)} train, "
-        f"{len(dataset.x_test)} test) for {run.epochs} epochs -> {run.out}"
+        f"training {run.entry.name} on {dataset.name} ({num_examples(dataset.x_train)} train, "
+        f"{num_examples(dataset.x_test)} test) for {run.epochs} epochs -> {run.out}"
     )
     metrics = run.execute()
     summary = {k: metrics[k] for k in ("test_nll_nats", "test_bits_per_dim") if k in metrics}

@@ -20,6 +20,9 @@ the seed ``NLL_SEED`` for every model whose ``density`` is not ``"none"``, as
     test_nll_nats     = -(1/N) sum_n log p(x_n)
     test_bits_per_dim = (test_nll_nats + D log K) / (D log 2)
 
+(log p(x_n | y_n) with the test labels for a conditional model; the joint of every
+modality for a model of named modalities.)
+
 with D = prod(event_shape) and K = ``dataset.num_levels`` for dequantized data (the
 discrete data's bits/dim: a density on [0, 1)^D of x = (l + u)/K assigns the cell of the
 integer levels l probability p(x) K^-D), else K = 1. A model's ``summary_metrics`` adds
@@ -56,12 +59,14 @@ import numpy as np
 import tfdgm.models  # noqa: F401  (importing it registers every model)
 from tfdgm import atomic, data, registry
 from tfdgm.settings import (  # noqa: F401  (part of this module's API)
+    ALIASES,
     RunError,
     check_hparams,
     check_out,
     check_setting,
     describe,
     entry_settings,
+    lookup,
     model_arguments,
 )
 
@@ -96,22 +101,46 @@ def listing() -> str:
         kind = getattr(entry, "density", None) or density_kind(entry.cls)
         lines.append(f"  {name:<12} {entry.family:<16} {kind:<9} {entry.description}")
         lines.append(f"  {'':<12} datasets: {', '.join(entry.datasets)}")
+    for alias, (name, preset) in ALIASES.items():
+        lines.append(f"  {alias:<12} = {name} with {preset}")
     lines.append("datasets:")
     lines.extend(f"  {name}" for name in data.list_datasets())
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- measurements
-def held_out_log_prob(model, x, seed=NLL_SEED, batch_size: int = NLL_BATCH) -> np.ndarray:
-    """log p(x_n) for every row of ``x``, float64 ``[N]``: ``model.log_prob`` on batches
-    of ``batch_size``, each with the same stateless ``seed`` (so estimates such as IWAE or
+def held_out_log_prob(
+    model, x, seed=NLL_SEED, batch_size: int = NLL_BATCH, labels=None
+) -> np.ndarray:
+    """log p(x_n) (log p(x_n | y_n) given ``labels``) for every row of ``x`` (an array or
+    a dict of modalities), float64 ``[N]``: ``model.log_prob`` on batches of
+    ``batch_size``, each with the same stateless ``seed`` (so estimates such as IWAE or
     AIS are a deterministic function of the weights)."""
-    x = np.asarray(x, np.float32)
-    parts = [
-        np.asarray(model.log_prob(x[i : i + batch_size], seed=seed), np.float64)
-        for i in range(0, len(x), batch_size)
-    ]
+    parts = []
+    for i in range(0, data.num_examples(x), batch_size):
+        rows = slice(i, i + batch_size)
+        batch = {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+        given = {} if labels is None else {"labels": np.asarray(labels)[rows]}
+        parts.append(np.asarray(model.log_prob(batch, seed=seed, **given), np.float64))
     return np.concatenate(parts)
+
+
+def class_coherence(model, dataset, num_samples: int = 1000, seed=(0, 3)) -> dict:
+    """``{"label_coherence": fraction}``: of ``num_samples`` samples of a conditional
+    model drawn for equal numbers of each class, the fraction the shipped digits
+    classifier (:func:`tfdgm.metrics.digits_classifier`) labels as the asked class; {}
+    where there is no classifier for the data."""
+    from tfdgm import metrics
+
+    shape = tuple(dataset.image_shape or ())[:2]
+    if not model.accepts_labels or shape not in ((8, 8), (28, 28)) or dataset.num_classes != 10:
+        return {}
+    if dataset.support == "categorical":  # the classifier reads images in [0, 1]
+        return {}
+    asked = np.arange(num_samples) % 10
+    samples = np.asarray(model.sample(num_samples, seed=seed, labels=asked))
+    predicted = metrics.digits_classifier(shape).predict(samples)
+    return {"label_coherence": float(np.mean(predicted == asked))}
 
 
 def nll_metrics(log_p, event_size: int, num_levels: int | None = None) -> dict:
@@ -199,7 +228,7 @@ class Run:
                 the model does not take or of the wrong kind (see :func:`check_hparams`).
         """
         try:
-            entry = registry.get(model)
+            entry, preset = lookup(model)
         except ValueError as error:
             raise RunError(str(error)) from None
         name = getattr(dataset, "name", dataset) or entry.datasets[0]
@@ -222,7 +251,7 @@ class Run:
                 "learning_rate", _first(learning_rate, training.get("learning_rate")), float
             ),
             seed=check_setting("seed", seed, int, 0),
-            hparams={**entry_hparams, **check_hparams(entry, dict(hparams or {}))},
+            hparams={**entry_hparams, **preset, **check_hparams(entry, dict(hparams or {}))},
         )
         if not isinstance(dataset, data.Dataset):
             try:
@@ -232,7 +261,7 @@ class Run:
         return cls(
             entry=entry,
             dataset=dataset,
-            out=out or os.path.join("runs", f"{entry.name}-{name}"),
+            out=out or os.path.join("runs", f"{model}-{name}"),
             jit_compile=_first(jit_compile, training.get("jit_compile"), False),
             steps_per_execution=training.get("steps_per_execution"),
             precision=precision,
@@ -278,6 +307,8 @@ class Run:
             model = build(self.dataset, seed=self.seed, **self.hparams)
             model.validate(self.dataset.x_train)
             model.validate(self.dataset.x_test)
+            if model.accepts_labels and not self.dataset.has_labels:
+                raise ValueError(f"a conditional model needs labels; {self.dataset.name} has none")
         except (TypeError, ValueError) as error:
             given = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
             message = " ".join(str(error).split())
@@ -367,11 +398,12 @@ class Run:
         )
         if model.has_density:
             levels = getattr(dataset, "num_levels", None)
-            log_p = held_out_log_prob(model, dataset.x_test)
+            labels = dataset.y_test if model.accepts_labels else None
+            log_p = held_out_log_prob(model, dataset.x_test, labels=labels)
             metrics.update(nll_metrics(log_p, model.event_size, levels))
             if levels:
                 metrics["num_levels"] = levels
-        extra = model.summary_metrics(dataset)
+        extra = {**class_coherence(model, dataset), **model.summary_metrics(dataset)}
         clashes = sorted(set(extra) & set(RUN_METRICS))
         if clashes:  # the run's figures are the only ones (see the module docstring)
             warnings.warn(
@@ -396,7 +428,9 @@ class Run:
             "epochs": done,
             "resumes": self.backup.resumes if self.backup is not None else 0,
             "wall_time_s": round(wall, 2),
-            "examples_per_s": round(done * len(self.dataset.x_train) / wall, 1) if done else None,
+            "examples_per_s": (
+                round(done * data.num_examples(self.dataset.x_train) / wall, 1) if done else None
+            ),
         }
 
     def figures(self) -> dict:
@@ -500,15 +534,19 @@ def sample_export(
     out: str | None = None,
     sampler: str | None = None,
     steps: int | None = None,
+    label: int | None = None,
 ) -> str:
     """Draw from a run folder's SavedModel (no tfdgm needed to load it) and draw them to
-    ``out`` (default ``run/samples_export.png``); returns the picture's path. ``sampler``
-    and ``steps`` (diffusion models) call the export's ``sample_<sampler>(n, seed, steps)``
-    (default: the run's sampler and number of steps).
+    ``out`` (default ``run/samples_export.png``, ``run/samples_label<L>.png`` with a
+    label); returns the picture's path. ``sampler`` and ``steps`` (diffusion models) call
+    the export's ``sample_<sampler>(n, seed, steps)`` (default: the run's sampler and
+    number of steps). With ``label``, a conditional model samples that class (its
+    ``sample`` endpoint takes labels) and a multimodal model generates its image modality
+    from its ``label`` modality (its ``generate`` endpoint, the other modalities masked).
 
     Raises:
-        RunError: ``run`` has no ``export/`` folder, ``num_samples`` is below 1, or the
-            export has no such sampler.
+        RunError: ``run`` has no ``export/`` folder, ``num_samples`` is below 1, the
+            export has no such sampler, or a label the model does not take.
     """
     num_samples = check_setting("num_samples", num_samples, int, 1)
     seed = check_setting("seed", seed, int, 0)
@@ -530,9 +568,26 @@ def sample_export(
             raise RunError(f"{run!r}: its export has no sampler {sampler!r}")
         steps = check_setting("steps", steps, int, 1) or 0  # 0: the model's default
         args.append(tf.constant(steps, tf.int32))
+    if label is not None:
+        label = check_setting("label", label, int, 0)
+        info = json.loads(loaded.metadata().numpy())
+        classes, shape = info.get("num_classes"), info["event_shape"]
+        if not classes or label >= classes:
+            takes = f"labels in [0, {classes})" if classes else "no labels"
+            raise RunError(f"the model of {run!r} takes {takes}; got --label {label}")
+        if isinstance(shape, dict):  # a multimodal model: its image from the label
+            given = {k: tf.zeros([num_samples, *v]) for k, v in shape.items()}
+            given["label"] = tf.fill([num_samples], float(label))
+            mask = tf.constant([[float(k == "label") for k in shape]] * num_samples)
+            draw, args = loaded.generate, [*given.values(), mask, args[1]]
+        else:
+            args.append(tf.fill([num_samples], label))
     samples = draw(*args)
+    if isinstance(samples, dict):  # a multimodal model: draw its image
+        samples = samples["image" if "image" in samples else next(iter(samples))]
     samples = samples.numpy()
-    out = out or os.path.join(run, "samples_export.png")
+    name = "samples_export.png" if label is None else f"samples_label{label}.png"
+    out = out or os.path.join(run, name)
     if config.get("image_shape"):
         fig = plotting.image_grid(samples, config["image_shape"], vmin=0)
     else:

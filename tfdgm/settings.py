@@ -166,11 +166,30 @@ def check_out(out: str) -> None:
         raise RunError(f"cannot write the run to {out!r}: {parent!r} is not writable")
 
 
+#: Command-line names of a registered model with preset hyperparameters,
+#: ``{alias: (registered name, hyperparameters)}``: ``tfdgm train cvae`` is the VAE
+#: with ``num_classes=10`` (the conditional VAE; trained on (x, y) pairs).
+ALIASES = {"cvae": ("vae", {"num_classes": 10})}
+
+
+def lookup(name: str) -> tuple:
+    """(registry entry, preset hyperparameters) of a model name or an alias of one;
+    ``ValueError`` listing the choices for an unknown name."""
+    if name in ALIASES:
+        target, preset = ALIASES[name]
+        return registry.get(target), dict(preset)
+    if name not in registry.MODELS:
+        choices = sorted([*registry.MODELS, *ALIASES])
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(choices)}")
+    return registry.get(name), {}
+
+
 def describe(name: str) -> str:
     """The text ``tfdgm train NAME --help`` ends with: the entry's datasets, run settings
     and every hyperparameter with its default (and the default run's value)."""
-    entry = registry.get(name)
+    entry, preset = lookup(name)
     training, hparams = entry_settings(entry)
+    hparams = {**hparams, **preset}
     rate = training.get("learning_rate", getattr(entry.cls, "default_learning_rate", None))
     steps = training.get(
         "steps_per_execution", getattr(entry.cls, "default_steps_per_execution", 1)
@@ -178,7 +197,8 @@ def describe(name: str) -> str:
     settings = {"epochs": 10, "batch_size": 64, "jit_compile": False, **training}
     settings.update(learning_rate=rate, steps_per_execution=steps)
     lines = [
-        f"{entry.name}: {entry.description} ({entry.family}, density {entry.density})",
+        f"{entry.name}: {entry.description} ({entry.family}, density {entry.density})"
+        + (f"; {name} = {entry.name} with {preset}" if preset else ""),
         f"datasets: {entry.datasets[0]} (default), {', '.join(entry.datasets[1:])}".rstrip(", "),
         "defaults: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
         "hyperparameters (--hparam KEY=VALUE, JSON values; * the default run's value):",
