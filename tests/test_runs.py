@@ -179,3 +179,48 @@ def test_a_backup_of_another_run_or_unreadable_is_refused(tmp_path):
     (tmp_path / "backup.npz").write_bytes(b"not a backup")
     with pytest.raises(runs.RunError, match="cannot read the backup"):
         run.open_backup()
+
+
+# ---------------------------------------------------------------- pictures
+def _pixels(fig) -> np.ndarray:
+    """The figure rendered to grey levels in [0, 1] (1 white), rows top to bottom."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(-1) / 255.0
+
+
+def test_image_grids_have_gaps_and_the_title_stays_above_the_top_row():
+    from tfdgm import plotting
+
+    black = np.ones((64, 64), np.float32)  # all-black images: only gaps are white
+    fig = plotting.image_grid(black, (8, 8), vmin=0, vmax=1)
+    pixels = _pixels(fig)
+    box = fig.axes[0].get_window_extent(fig.canvas.get_renderer())
+    row = pixels[len(pixels) - int((box.y0 + box.y1) / 2)]  # through the first row of images
+    inside = row[int(0.02 * len(row)) : int(0.98 * len(row))]
+    gaps = np.flatnonzero(np.diff(inside > 0.5))  # black -> white -> black ...
+    assert len(gaps) >= 2 * 7 and (inside > 0.5).sum() >= 7 * 3, "gaps under 3 pixels"
+    titled = plotting.image_grid(black, (8, 8), title="samples", vmin=0, vmax=1)
+    titled.canvas.draw()
+    renderer = titled.canvas.get_renderer()
+    title = titled._suptitle.get_window_extent(renderer)
+    top_row = max(ax.get_window_extent(renderer).y1 for ax in titled.axes)
+    assert title.y0 >= top_row and title.y1 <= titled.bbox.y1  # above the images, inside
+
+
+def test_a_one_epoch_training_curve_shows_a_point():
+    from tfdgm import plotting
+
+    fig = plotting.training_curve({"loss": [17.5], "val_loss": [17.9]})
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and all(line.get_marker() not in (None, "", "None") for line in lines)
+    assert list(lines[0].get_xdata()) == [1]  # epochs count from 1
+
+
+def test_save_writes_the_figure_and_closes_it_under_agg(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from tfdgm import plotting
+
+    fig = plotting.training_curve({"loss": [2.0, 1.0]})
+    path = plotting.save(fig, str(tmp_path / "curve.png"))
+    assert os.path.getsize(path) > 0 and not plt.fignum_exists(fig.number)

@@ -509,7 +509,9 @@ class GenerativeModel(keras.Model):
             )
         elif tuple(dataset.event_shape) == (2,):
             more = np.asarray(self.sample(2000, seed=(0, 2)))
-            fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
+            fig, axes = plt.subplots(
+                1, 2, figsize=(8, 4), sharex=True, sharey=True, layout="compressed"
+            )
             plotting.scatter_2d(dataset.x_test, title="test data", ax=axes[0])
             plotting.scatter_2d(more, title="model samples", ax=axes[1])
             figures["samples"] = fig

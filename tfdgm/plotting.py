@@ -1,18 +1,37 @@
 """Pictures: sample grids, 2-D scatter plots and density heat maps, training curves.
 
-Everything returns a matplotlib ``Figure`` (Agg backend, no screen needed); save it with
-``fig.savefig(path)``.
+Everything returns a matplotlib ``Figure`` laid out so that titles and axis labels stay
+inside it; :func:`save` writes one (and shows it inline when a lab is opened as a
+notebook). Outside a notebook, and unless ``MPLBACKEND`` says otherwise, matplotlib
+draws with Agg (no screen needed).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules and not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg")  # a notebook keeps its inline backend
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+#: Gap between the images of a grid, as a fraction of one image's width.
+GRID_GAP = 0.08
+
+
+def save(fig: plt.Figure, path: str, dpi: int = 100) -> str:
+    """Write ``fig`` to ``path`` (its labels never clipped); show it inline under an
+    interactive backend (a notebook), else close it. Returns ``path``."""
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if matplotlib.get_backend().lower() in ("agg", "pdf", "ps", "svg", "cairo", "template"):
+        plt.close(fig)
+    else:
+        plt.show()
+    return path
 
 
 def image_grid(
@@ -23,23 +42,37 @@ def image_grid(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> plt.Figure:
-    """Tile flat or shaped images ``[n, ...]`` into a grid of ``ncols`` columns."""
+    """Tile flat or shaped images ``[n, ...]`` into a grid of ``ncols`` columns, with
+    a gap of ``GRID_GAP`` of an image between neighbours and the title above the top row."""
     images = np.asarray(images, dtype=np.float32)
     shape = tuple(image_shape)[:2]
     images = images.reshape(len(images), *shape)
-    ncols = min(ncols, len(images))
-    nrows = -(-len(images) // ncols)
+    ncols = max(1, min(ncols, len(images)))
+    nrows = max(1, -(-len(images) // ncols))
+    cell, margin = 0.8, 0.05  # inches per image, border
+    head = 0.35 if title else 0.0  # inches reserved for the title
+    width = ncols * cell + 2 * margin
+    height = nrows * cell + 2 * margin + head
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(ncols * 0.8, nrows * 0.8 + (0.4 if title else 0))
+        nrows,
+        ncols,
+        figsize=(width, height),
+        squeeze=False,
+        gridspec_kw=dict(
+            left=margin / width,
+            right=1 - margin / width,
+            bottom=margin / height,
+            top=1 - (margin + head) / height,
+            wspace=GRID_GAP,
+            hspace=GRID_GAP,
+        ),
     )
-    axes = np.atleast_1d(axes).ravel()
-    for ax in axes:
+    for ax in axes.ravel():
         ax.axis("off")
-    for ax, image in zip(axes, images):
+    for ax, image in zip(axes.ravel(), images):
         ax.imshow(image, cmap="gray_r", vmin=vmin, vmax=vmax, interpolation="nearest")
     if title:
-        fig.suptitle(title)
-    fig.tight_layout(pad=0.1)
+        fig.suptitle(title, y=1 - margin / height, va="top")
     return fig
 
 
@@ -47,7 +80,7 @@ def scatter_2d(points, title: str | None = None, ax=None, s: float = 2.0, **kwar
     """Scatter plot of 2-D points; returns the figure."""
     points = np.asarray(points)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4, 4))
+        fig, ax = plt.subplots(figsize=(4, 4), layout="compressed")
     else:
         fig = ax.figure
     ax.scatter(points[:, 0], points[:, 1], s=s, alpha=0.5, **kwargs)
@@ -72,7 +105,7 @@ def density_2d(
         resolution, resolution
     )
     ncols = 1 if data is None else 2
-    fig, axes = plt.subplots(1, ncols, figsize=(4 * ncols, 4))
+    fig, axes = plt.subplots(1, ncols, figsize=(4 * ncols, 4), layout="compressed")
     axes = np.atleast_1d(axes)
     if data is not None:
         scatter_2d(data, title="data", ax=axes[0])
@@ -80,20 +113,28 @@ def density_2d(
         axes[0].set_ylim(lo, hi)
     axes[-1].imshow(density, origin="lower", extent=(lo, hi, lo, hi), cmap="viridis")
     axes[-1].set_title(title or "model density")
-    fig.tight_layout()
     return fig
 
 
 def training_curve(history: dict, keys: Sequence[str] | None = None) -> plt.Figure:
-    """Plot the per-epoch metrics of a Keras ``History.history`` dict (train and ``val_``)."""
+    """Plot the per-epoch metrics of a Keras ``History.history`` dict (train and ``val_``)
+    against epochs 1, 2, ..., with a marker at every epoch (one epoch is a visible point)."""
     keys = keys or [k for k in history if not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.5 * len(keys), 3), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(3.5 * len(keys), 3), squeeze=False, layout="constrained"
+    )
     for ax, key in zip(axes[0], keys):
-        ax.plot(history[key], label="train")
-        if f"val_{key}" in history:
-            ax.plot(history[f"val_{key}"], label="test")
+        for name, label in ((key, "train"), (f"val_{key}", "test")):
+            if name in history:
+                values = np.asarray(history[name], dtype=np.float64)
+                epochs = np.arange(1, len(values) + 1)
+                ax.plot(epochs, values, marker="o", markersize=3 if len(values) > 20 else 5,
+                        label=label)  # fmt: skip
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        if len(history[key]) <= 10:
+            ax.set_xticks(np.arange(1, len(history[key]) + 1))  # whole epochs only
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
-    fig.tight_layout()
     return fig
