@@ -25,11 +25,14 @@ class GaussianDenoiser(keras.layers.Layer):
         self.schedule = schedule
 
     def call(self, y, t):
-        ab = tf.exp(self.schedule.log_alpha_bar_at(tf.cast(t, tf.float32)))[:, None, None]
+        ab = tf.exp(self.schedule.log_alpha_bar_at(tf.cast(t, tf.float32)))[:, None]
         omab = 1.0 - ab
-        cov_t = ab * tf.constant(COV, tf.float32) + omab * tf.eye(2)  # (batch, 2, 2)
-        r = y - tf.sqrt(ab[:, 0]) * tf.constant(MU, tf.float32)
-        return tf.sqrt(omab[:, 0]) * tf.linalg.solve(cov_t, r[..., None])[..., 0]
+        # cov_t = abar COV + (1 - abar) I = [[a, b], [b, d]], inverted in closed form
+        a, b, d = ab * COV[0, 0] + omab, ab * COV[0, 1], ab * COV[1, 1] + omab
+        r = y - tf.sqrt(ab) * tf.constant(MU, tf.float32)
+        r0, r1 = r[:, :1], r[:, 1:]
+        solved = tf.concat([d * r0 - b * r1, a * r1 - b * r0], -1) / (a * d - b * b)
+        return tf.sqrt(omab) * solved
 
 
 def gaussian_model(num_timesteps=200, **kwargs):
