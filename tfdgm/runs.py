@@ -133,7 +133,8 @@ def class_coherence(model, dataset, num_samples: int = 1000, seed=(0, 3)) -> dic
     from tfdgm import metrics
 
     shape = tuple(dataset.image_shape or ())[:2]
-    if not model.accepts_labels or shape not in ((8, 8), (28, 28)) or dataset.num_classes != 10:
+    conditional = getattr(model, "accepts_labels", False)
+    if not conditional or shape not in ((8, 8), (28, 28)) or dataset.num_classes != 10:
         return {}
     if dataset.support == "categorical":  # the classifier reads images in [0, 1]
         return {}
@@ -398,7 +399,7 @@ class Run:
         )
         if model.has_density:
             levels = getattr(dataset, "num_levels", None)
-            labels = dataset.y_test if model.accepts_labels else None
+            labels = dataset.y_test if getattr(model, "accepts_labels", False) else None
             log_p = held_out_log_prob(model, dataset.x_test, labels=labels)
             metrics.update(nll_metrics(log_p, model.event_size, levels))
             if levels:
