@@ -80,7 +80,7 @@ def test_a_bad_later_batch_stops_fit_before_the_update(name, jit):
     pipeline whose 6th batch is bad: a ValueError naming the model, the batch, the value,
     and the weights are those after batch 5."""
     model, dataset = make_tiny(name)
-    model.compile_default(jit_compile=jit)
+    model.compile_default(jit_compile=jit, steps_per_execution=1)  # batch by batch
     x = _bad(dataset.x_train[:64], "support", model.support, model.num_categories, row=43)
     snapshots = {}
     snapshot = lambda batch, logs: snapshots.update({batch: _state(model)})

@@ -69,6 +69,18 @@ def _arrays(x, none_ok: bool = False) -> bool:
     return all(isinstance(v, np.ndarray) for v in values) and bool(values)
 
 
+def _reducible(logs: dict) -> dict:
+    """``logs`` as Keras can reduce them: across the workers of a multi-worker strategy
+    Keras 3 takes ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar
+    (tensorflow/tensorflow#72388), so there each value becomes a 1-vector."""
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    ):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
 class NoDensityError(NotImplementedError):
     """Raised by ``log_prob`` of a model that defines no tractable or estimable density."""
 
@@ -105,9 +117,10 @@ class GenerativeModel(keras.Model):
     #: :class:`tfdgm.data.EventSpec` labels are checked against before training.
     accepts_labels: bool = False
     label_spec = None
-    #: ``compile_default``'s learning rate and Keras steps per ``tf.function`` call.
+    #: ``compile_default``'s learning rate and Keras steps per ``tf.function`` call (10, as
+    #: measured in docs/benchmarks.md: one call per step costs most at small batches).
     default_learning_rate: float = 1e-3
-    default_steps_per_execution: int = 1
+    default_steps_per_execution: int = 10
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -290,7 +303,7 @@ class GenerativeModel(keras.Model):
         weight = None if batch_size is None else tf.cast(batch_size, tf.float32)
         for tracker in self.trackers:
             tracker.update_state(values[tracker.name], sample_weight=weight)
-        return {tracker.name: tracker.result() for tracker in self.trackers}
+        return _reducible({tracker.name: tracker.result() for tracker in self.trackers})
 
     def _minimize(self, loss, variables, optimizer=None, tape=None):
         """Gradient step on ``loss`` (inside ``tape``) with loss scaling and replica scaling."""
@@ -451,9 +464,13 @@ class GenerativeModel(keras.Model):
     ):
         """Compile with the model's usual optimizers (``default_optimizer`` per group, at
         ``learning_rate``, default ``default_learning_rate``) and
-        ``default_steps_per_execution``; what ``tfdgm train`` calls."""
+        ``default_steps_per_execution`` (1 inside a ``tf.distribute`` scope); what ``tfdgm
+        train`` calls."""
         rate = self.default_learning_rate if learning_rate is None else float(learning_rate)
-        kwargs.setdefault("steps_per_execution", self.default_steps_per_execution)
+        # inside a tf.distribute scope one step per call: Keras 3's multi-step loop failed
+        # there ("You must feed a value for placeholder ... multi_step_on_iterator")
+        steps = 1 if tf.distribute.has_strategy() else self.default_steps_per_execution
+        kwargs.setdefault("steps_per_execution", steps)
         self.compile(
             optimizer={g: self.default_optimizer(g, rate) for g in self.optimizer_groups()},
             jit_compile=jit_compile,

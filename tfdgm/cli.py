@@ -103,6 +103,12 @@ def _parser(model_help: str | None = None) -> argparse.ArgumentParser:
         help="XLA-compile the train step (default: the model's measured choice)",
     )
     train.add_argument("--out", help="run folder (default: runs/MODEL-DATASET)")
+    train.add_argument(
+        "--strategy",
+        default="default",
+        choices=["default", "mirrored", "multi-worker"],
+        help="tf.distribute: one process, all local GPUs, or a worker of the TF_CONFIG cluster",
+    )
     train.add_argument("--seed", type=_number(int, 0), default=0)
     train.add_argument(
         "--hparam",
@@ -248,6 +254,7 @@ def _train(args, runs) -> int:
         seed=args.seed,
         hparams=dict(args.hparam),
         out=args.out,
+        strategy=args.strategy,
     )
     dataset = run.dataset
     print(

@@ -74,6 +74,10 @@ from tfdgm.settings import (  # noqa: F401  (part of this module's API)
 NLL_SEED = (0, 0)
 #: Test examples per ``log_prob`` call when scoring the test split.
 NLL_BATCH = 500
+#: ``tfdgm train --strategy``: one process (TensorFlow's default strategy), every local GPU
+#: (``MirroredStrategy``) or one worker of the cluster that ``TF_CONFIG`` describes
+#: (``MultiWorkerMirroredStrategy``; see docs/distribute.md).
+STRATEGIES = ("default", "mirrored", "multi-worker")
 #: metrics.json keys only the run writes; a model's summary_metrics must not return them.
 RUN_METRICS = ("density", "test_nll_nats", "test_bits_per_dim", "test_log_likelihood")
 
@@ -191,6 +195,7 @@ class Run:
     precision: str = "float32"
     seed: int = 0
     hparams: dict = field(default_factory=dict)
+    strategy: str = "default"
     # filled in by build / train
     model: object = None
     backup: object = None  # the tfdgm.callbacks.BackupAndResume of out/backup.npz
@@ -214,6 +219,7 @@ class Run:
         seed: int = 0,
         hparams: dict | None = None,
         out: str | None = None,
+        strategy: str = "default",
     ) -> Run:
         """The run of registered ``model`` on ``dataset`` (default: the entry's first).
 
@@ -266,6 +272,7 @@ class Run:
             jit_compile=_first(jit_compile, training.get("jit_compile"), False),
             steps_per_execution=training.get("steps_per_execution"),
             precision=precision,
+            strategy=check_strategy(strategy),
             **settings,
         )
 
@@ -292,6 +299,19 @@ class Run:
         }
 
     def build(self):
+        """:meth:`build_model` inside the run's ``tf.distribute`` strategy's scope (``fit``
+        then splits each global batch over its replicas); a worker other than the chief
+        of a multi-worker cluster writes its copy of the run to a temporary folder."""
+        strategy = make_strategy(self.strategy)
+        resolver = getattr(strategy, "cluster_resolver", None)
+        if resolver is not None and not _is_chief(resolver):
+            import tempfile
+
+            self.out = tempfile.mkdtemp(prefix=f"tfdgm-worker{resolver.task_id}-")
+        with strategy.scope():
+            return self.build_model()
+
+    def build_model(self):
         """Seed everything, build the model under the run's precision policy, check both
         splits against it, and compile it with ``compile_default``.
 
@@ -507,6 +527,35 @@ class Run:
             f"{self.entry.name} diverged: {d['metric']} = {d['value']} at epoch {d['epoch']}, "
             f"batch {d['batch']}; no model written{kept} (a lower --learning-rate may help)"
         )
+
+
+def check_strategy(name: str) -> str:
+    """``name`` if it is one of :data:`STRATEGIES`, else RunError."""
+    if name not in STRATEGIES:
+        raise RunError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    return name
+
+
+def make_strategy(name: str = "default"):
+    """The ``tf.distribute`` strategy of :data:`STRATEGIES` called ``name``. Create it
+    before any other TensorFlow op of the process (multi-worker needs that)."""
+    import tensorflow as tf
+
+    if check_strategy(name) == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise RunError("--strategy multi-worker needs the cluster in TF_CONFIG (unset)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _is_chief(resolver) -> bool:
+    """Whether this task is the cluster's chief (worker 0 when there is no chief)."""
+    if resolver.task_type in (None, "chief"):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 def _first(*values):
