@@ -117,8 +117,8 @@ class GenerativeModel(keras.Model):
     #: :class:`tfdgm.data.EventSpec` labels are checked against before training.
     accepts_labels: bool = False
     label_spec = None
-    #: ``compile_default``'s learning rate and Keras steps per ``tf.function`` call (10, as
-    #: measured in docs/benchmarks.md: one call per step costs most at small batches).
+    #: ``compile_default``'s learning rate and Keras steps per ``tf.function`` call (10:
+    #: one call per step weighs most at small batches; docs/benchmarks.md).
     default_learning_rate: float = 1e-3
     default_steps_per_execution: int = 10
 
