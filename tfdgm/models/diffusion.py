@@ -96,8 +96,13 @@ def _normal(loc, scale, event_rank):
     datasets=DATASETS,
     training=dict(epochs=100, batch_size=64),
     hparams=dict(num_timesteps=1000, filters=32, embedding_dim=64),
-    tiny=dict(num_timesteps=20, filters=4, units=16, num_blocks=1, embedding_dim=8),
+    # the contract's tiny models: an MLP denoiser (the U-Net's trace costs 10x), the U-Net
+    # as one variant of its own
+    tiny=dict(
+        num_timesteps=20, architecture="mlp", filters=4, units=16, num_blocks=1, embedding_dim=8
+    ),
     variants={
+        "unet": dict(architecture="unet"),
         "cosine": dict(schedule="cosine"),
         "x0": dict(prediction="x0"),
         "v": dict(prediction="v", variance="large"),
