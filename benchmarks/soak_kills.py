@@ -96,6 +96,7 @@ def train(spec: dict, conn) -> None:
             hparams=spec["hparams"],
             out=spec["out"],
         )
+        run.steps_per_execution = 1  # one step per call: kills aim at every batch's end
         run.execute(verbose=0)
         if run.interrupted:
             send("interrupted", run.epochs_done)

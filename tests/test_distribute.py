@@ -78,11 +78,23 @@ def test_two_local_workers_train_like_one_process(tmp_path):
                 text=True,
             )
         )
+    # meanwhile, one process (MirroredStrategy over two logical CPUs; TensorFlow's default
+    # strategy takes another update path: 0.06-0.10% off after 8 Adam steps). Its own
+    # process: strategies made earlier in a test session clash on collective keys.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    script = [sys.executable, os.path.join(HERE, "test_distribute.py")]
+    procs.append(
+        subprocess.Popen(
+            [*script, "mirrored", str(tmp_path / "single")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     results = []
     try:
-        # meanwhile, one process (MirroredStrategy over its CPUs; TensorFlow's default
-        # strategy takes another update path: 0.06-0.10% off after 8 Adam steps)
-        single = train("mirrored", str(tmp_path / "single"))
         for proc in procs:
             stdout, stderr = proc.communicate(timeout=300)
             assert proc.returncode == 0, stderr[-3000:]
@@ -92,6 +104,8 @@ def test_two_local_workers_train_like_one_process(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    *results, single = results
+    assert single["replicas"] == 2
     for result in results:
         assert result["replicas"] == 2
         np.testing.assert_allclose(result["loss"], single["loss"], rtol=1e-5)
@@ -112,4 +126,11 @@ def test_strategy_is_checked_before_anything_is_built():
 
 
 if __name__ == "__main__":  # a worker: python tests/test_distribute.py STRATEGY OUT
+    if sys.argv[1] == "mirrored":  # the reference: two replicas on two logical CPUs
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
     print(json.dumps(train(sys.argv[1], sys.argv[2])))
