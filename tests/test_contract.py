@@ -348,13 +348,13 @@ def test_export_loads_without_tfdgm(family, tmp_path):
     assert not failures, failures
 
 
-#: mixed_bfloat16 on the first base configuration of each family (the float32 casts it
-#: tests are the ones mixed_float16 tests on every model, which adds loss scaling).
+#: Both mixed policies on every base configuration; the first configuration of each
+#: family (for XLA below).
 _FIRST_OF_FAMILY = {}
 for _name, _ in BASE_CASES:
     _FIRST_OF_FAMILY.setdefault(registry.get(_name).family, _name)
-MIXED_CASES = [(name, None, "mixed_float16") for name, _ in BASE_CASES] + [
-    (name, None, "mixed_bfloat16") for name in _FIRST_OF_FAMILY.values()
+MIXED_CASES = [
+    (name, None, policy) for policy in ("mixed_float16", "mixed_bfloat16") for name, _ in BASE_CASES
 ]
 
 
