@@ -48,7 +48,6 @@ metrics.json is a run that was killed (or is still going).
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import sys
 import warnings
@@ -58,6 +57,13 @@ import numpy as np
 
 import tfdgm.models  # noqa: F401  (importing it registers every model)
 from tfdgm import atomic, data, registry
+from tfdgm.distribute import (  # noqa: F401  (part of this module's API)
+    STRATEGIES,
+    check_strategy,
+    make_strategy,
+    worker_id,
+)
+from tfdgm.export import sample_export  # noqa: F401  (tfdgm sample)
 from tfdgm.settings import (  # noqa: F401  (part of this module's API)
     ALIASES,
     RunError,
@@ -74,10 +80,6 @@ from tfdgm.settings import (  # noqa: F401  (part of this module's API)
 NLL_SEED = (0, 0)
 #: Test examples per ``log_prob`` call when scoring the test split.
 NLL_BATCH = 500
-#: ``tfdgm train --strategy``: one process (TensorFlow's default strategy), every local GPU
-#: (``MirroredStrategy``) or one worker of the cluster that ``TF_CONFIG`` describes
-#: (``MultiWorkerMirroredStrategy``; see docs/distribute.md).
-STRATEGIES = ("default", "mirrored", "multi-worker")
 #: metrics.json keys only the run writes; a model's summary_metrics must not return them.
 RUN_METRICS = ("density", "test_nll_nats", "test_bits_per_dim", "test_log_likelihood")
 
@@ -303,11 +305,11 @@ class Run:
         then splits each global batch over its replicas); a worker other than the chief
         of a multi-worker cluster writes its copy of the run to a temporary folder."""
         strategy = make_strategy(self.strategy)
-        resolver = getattr(strategy, "cluster_resolver", None)
-        if resolver is not None and not _is_chief(resolver):
+        worker = worker_id(strategy)
+        if worker is not None:
             import tempfile
 
-            self.out = tempfile.mkdtemp(prefix=f"tfdgm-worker{resolver.task_id}-")
+            self.out = tempfile.mkdtemp(prefix=f"tfdgm-worker{worker}-")
         with strategy.scope():
             return self.build_model()
 
@@ -529,35 +531,6 @@ class Run:
         )
 
 
-def check_strategy(name: str) -> str:
-    """``name`` if it is one of :data:`STRATEGIES`, else RunError."""
-    if name not in STRATEGIES:
-        raise RunError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
-    return name
-
-
-def make_strategy(name: str = "default"):
-    """The ``tf.distribute`` strategy of :data:`STRATEGIES` called ``name``. Create it
-    before any other TensorFlow op of the process (multi-worker needs that)."""
-    import tensorflow as tf
-
-    if check_strategy(name) == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi-worker":
-        if "TF_CONFIG" not in os.environ:
-            raise RunError("--strategy multi-worker needs the cluster in TF_CONFIG (unset)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def _is_chief(resolver) -> bool:
-    """Whether this task is the cluster's chief (worker 0 when there is no chief)."""
-    if resolver.task_type in (None, "chief"):
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
 def _first(*values):
     """The first of ``values`` that is not None (None if all are)."""
     return next((v for v in values if v is not None), None)
@@ -574,74 +547,3 @@ def _save_figures(out: str, figures: dict) -> None:
         with atomic.replacing(os.path.join(out, f"{stem}.png")) as tmp:
             fig.savefig(tmp, dpi=100)
         plt.close(fig)
-
-
-# ---------------------------------------------------------------- tfdgm sample
-def sample_export(
-    run: str,
-    num_samples: int = 64,
-    seed: int = 0,
-    out: str | None = None,
-    sampler: str | None = None,
-    steps: int | None = None,
-    label: int | None = None,
-) -> str:
-    """Draw from a run folder's SavedModel (no tfdgm needed to load it) and draw them to
-    ``out`` (default ``run/samples_export.png``, ``run/samples_label<L>.png`` with a
-    label); returns the picture's path. ``sampler`` and ``steps`` (diffusion models) call
-    the export's ``sample_<sampler>(n, seed, steps)`` (default: the run's sampler and
-    number of steps). With ``label``, a conditional model samples that class (its
-    ``sample`` endpoint takes labels) and a multimodal model generates its image modality
-    from its ``label`` modality (its ``generate`` endpoint, the other modalities masked).
-
-    Raises:
-        RunError: ``run`` has no ``export/`` folder, ``num_samples`` is below 1, the
-            export has no such sampler, or a label the model does not take.
-    """
-    num_samples = check_setting("num_samples", num_samples, int, 1)
-    seed = check_setting("seed", seed, int, 0)
-    if not os.path.isdir(os.path.join(run, "export")):
-        raise RunError(f"{run!r} is not a run folder (no export/ inside)")
-    import tensorflow as tf
-
-    from tfdgm import plotting
-
-    with open(os.path.join(run, "config.json")) as f:
-        config = json.load(f)
-    loaded = tf.saved_model.load(os.path.join(run, "export"))
-    args = [tf.constant(num_samples, tf.int32), tf.constant([seed, 0], tf.int32)]
-    draw = loaded.sample
-    if sampler is not None or steps is not None:
-        sampler = sampler or config.get("hparams", {}).get("sampler", "ddpm")
-        draw = getattr(loaded, f"sample_{sampler}", None)
-        if draw is None:
-            raise RunError(f"{run!r}: its export has no sampler {sampler!r}")
-        steps = check_setting("steps", steps, int, 1) or 0  # 0: the model's default
-        args.append(tf.constant(steps, tf.int32))
-    if label is not None:
-        label = check_setting("label", label, int, 0)
-        info = json.loads(loaded.metadata().numpy())
-        classes, shape = info.get("num_classes"), info["event_shape"]
-        if not classes or label >= classes:
-            takes = f"labels in [0, {classes})" if classes else "no labels"
-            raise RunError(f"the model of {run!r} takes {takes}; got --label {label}")
-        if isinstance(shape, dict):  # a multimodal model: its image from the label
-            given = {k: tf.zeros([num_samples, *v]) for k, v in shape.items()}
-            given["label"] = tf.fill([num_samples], float(label))
-            mask = tf.constant([[float(k == "label") for k in shape]] * num_samples)
-            draw, args = loaded.generate, [*given.values(), mask, args[1]]
-        else:
-            args.append(tf.fill([num_samples], label))
-    samples = draw(*args)
-    if isinstance(samples, dict):  # a multimodal model: draw its image
-        samples = samples["image" if "image" in samples else next(iter(samples))]
-    samples = samples.numpy()
-    name = "samples_export.png" if label is None else f"samples_label{label}.png"
-    out = out or os.path.join(run, name)
-    if config.get("image_shape"):
-        fig = plotting.image_grid(samples, config["image_shape"], vmin=0)
-    else:
-        fig = plotting.scatter_2d(samples[:, :2], title="samples")
-    with atomic.replacing(out) as tmp:
-        fig.savefig(tmp, dpi=100)
-    return out
