@@ -49,6 +49,7 @@ import tensorflow as tf
 
 from tfdgm import checks as _checks
 from tfdgm import data as _data
+from tfdgm import inputs as _inputs
 from tfdgm import training as _training
 
 PACKAGE = "tfdgm"
@@ -56,17 +57,7 @@ SUPPORTS = ("binary", "categorical", "real")
 #: What ``log_prob`` returns: log p(x) exactly, a stochastic estimate of it, a lower bound
 #: on it, or nothing (``log_prob`` raises :class:`NoDensityError`).
 DENSITIES = ("exact", "estimate", "bound", "none")
-INITIALIZE_EXAMPLES = _training.INITIALIZE_EXAMPLES
-#: ``fit`` arguments only Keras' own array adapter handles (arrays then go to Keras).
-_KERAS_ONLY = {"validation_split", "steps_per_epoch", "class_weight", "sample_weight"}
-
-
-def _arrays(x, none_ok: bool = False) -> bool:
-    """Whether ``x`` is a NumPy array or a dict of them (None too, if ``none_ok``)."""
-    if x is None:
-        return none_ok
-    values = x.values() if isinstance(x, dict) else [x]
-    return all(isinstance(v, np.ndarray) for v in values) and bool(values)
+INITIALIZE_EXAMPLES = _inputs.INITIALIZE_EXAMPLES
 
 
 def _reducible(logs: dict) -> dict:
@@ -353,29 +344,12 @@ class GenerativeModel(keras.Model):
         Raises:
             ValueError: NaN/inf, wrong shape, or values outside the support.
         """
-        name = type(self).__name__
-        if self.events is not None:
-            if not isinstance(x, dict) or set(x) != set(self.events):
-                got = sorted(x) if isinstance(x, dict) else type(x).__name__
-                raise ValueError(
-                    f"{name}: expected a dict with keys {sorted(self.events)}, got {got}"
-                )
-            out = {k: spec.check(x[k], f"{name}[{k!r}]") for k, spec in self.events.items()}
-            sizes = {len(v) for v in out.values()}
-            if len(sizes) > 1:
-                raise ValueError(f"{name}: modalities have different batch sizes {sorted(sizes)}")
-            return out
-        if isinstance(x, dict):
-            raise ValueError(f"{name} takes an array, not a dict of inputs")
-        return _data.check_array(x, self.event_shape, self.support, self.num_categories, name=name)
+        return _inputs.validate(self, x)
 
     def _prepare(self, x):
         """``x`` as a float32 tensor, validated first when called eagerly on concrete data
         (inside a traced function, in a train step or an export, it is not)."""
-        if tf.executing_eagerly() and not isinstance(x, tf.Variable):
-            concrete = x if isinstance(x, dict) else np.asarray(x)
-            x = self.validate(concrete)
-        return tf.nest.map_structure(lambda t: tf.cast(tf.convert_to_tensor(t), tf.float32), x)
+        return _inputs.prepare(self, x)
 
     def fit(
         self,
@@ -391,19 +365,9 @@ class GenerativeModel(keras.Model):
     ):
         """Keras ``fit``, after checking the inputs (and validation data) up front; runs
         ``initialize`` on the first examples, then trains with the model's callbacks."""
-        x, y, probe = _training.keras_inputs(self, x, y, kwargs, fitting=True)  # lists, (x,)...
-        examples = _training.check_inputs(self, probe, y)
-        _training.check_inputs(self, validation_data, what="validation_data")
-        if isinstance(x, tf.data.Dataset):
-            kwargs.setdefault("shuffle", False)  # a pipeline shuffles itself
-        elif _arrays(x) and _arrays(y, True) and not _KERAS_ONLY.intersection(kwargs):
-            # in-memory arrays as a pipeline without tf.data autotuning (what Keras builds
-            # stalls at every epoch's end: tfdgm.data.without_autotune)
-            x = _data.array_pipeline(x, y, batch_size, kwargs.pop("shuffle", True))
-            y, size, batch_size = None, kwargs.pop("validation_batch_size", batch_size), None
-            val = (validation_data,) if _arrays(validation_data) else validation_data
-            if isinstance(val, tuple) and 0 < len(val) <= 2 and all(map(_arrays, val)):
-                validation_data = _data.array_pipeline(*val, batch_size=size, shuffle=False)
+        x, y, batch_size, validation_data, examples = _inputs.fit_inputs(
+            self, x, y, batch_size, validation_data, kwargs
+        )
         if type(self).initialize is not GenerativeModel.initialize and examples is not None:
             self.initialize(examples)
         callbacks = list(callbacks or [])
@@ -428,8 +392,8 @@ class GenerativeModel(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """Keras ``evaluate``, after checking the inputs up front."""
-        x, y, probe = _training.keras_inputs(self, x, y, kwargs)
-        _training.check_inputs(self, probe, y)
+        x, y, probe = _inputs.keras_inputs(self, x, y, kwargs)
+        _inputs.check_inputs(self, probe, y)
         with _checks.BatchPosition(self):  # a failed batch check: ValueError
             return super().evaluate(x, y, *args, **kwargs)
 

@@ -1,7 +1,7 @@
 """Every batch checked inside the compiled step, before any weight changes.
 
 ``fit`` validates arrays up front and the first batches of a ``tf.data`` pipeline
-(:func:`tfdgm.training.check_inputs`); what comes later, from a pipeline, a generator or
+(:func:`tfdgm.inputs.check_inputs`); what comes later, from a pipeline, a generator or
 a ``keras.utils.PyDataset``, is checked here, in ``train_step`` and ``test_step``:
 
 - at trace time (once per input signature): a numeric dtype and a batch shape of

@@ -1,140 +1,24 @@
 """The machinery behind :class:`tfdgm.GenerativeModel`'s ``fit`` and ``compile``.
 
-Kept apart from ``base.py`` so that the contract reads in one sitting: input checks
-before training, one optimizer per group, and statistics-based training (per-batch sums
-accumulated in non-trainable variables, all-reduced across replicas, applied once per
-epoch by :class:`ApplyStatistics`).
+Kept apart from ``base.py`` so that the contract reads in one sitting: one optimizer per
+group, and statistics-based training (per-batch sums accumulated in non-trainable
+variables, all-reduced across replicas, applied once per epoch by
+:class:`ApplyStatistics`). Inputs are checked in :mod:`tfdgm.inputs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-#: How many training examples ``fit`` hands to ``initialize(x)``.
-INITIALIZE_EXAMPLES = 512
+from tfdgm.inputs import INITIALIZE_EXAMPLES  # noqa: F401 (its old home)
 
 
 def clone(optimizer):
     """A fresh optimizer with the same configuration (no shared slot variables)."""
     return type(optimizer).from_config(optimizer.get_config())
-
-
-# ---------------------------------------------------------------- inputs
-def _no_weights(model, weights, what: str) -> None:
-    if weights is not None:
-        raise ValueError(
-            f"{type(model).__name__} does not take sample weights ({what}): its objective is "
-            "an unweighted mean over examples. To weight examples, repeat or resample them "
-            "(np.repeat, tf.data's rejection_resample)"
-        )
-
-
-def _again(first, rest):
-    """A generator yielding ``first`` then the rest of the iterator ``rest``, each batch
-    as a tuple (``(x,)`` for a bare ``x``), which is what Keras takes from a generator."""
-    for batch in itertools.chain([first], rest):
-        yield batch if isinstance(batch, tuple) else (batch,)
-
-
-def keras_inputs(model, x, y=None, options=None, what="inputs", fitting=False):
-    """``(x, y, probe)``: ``fit``/``evaluate``'s inputs as Keras takes them, and ``probe``,
-    what :func:`check_inputs` validates up front. Ordinary Keras inputs work:
-
-    - a tuple ``(x,)`` or ``(x, y)`` is unpacked;
-    - a list of rows (numbers or 1-D arrays) becomes one array; ``[x]`` is ``x``;
-    - a generator or iterator is handed on whole, its first batch (``probe``) checked;
-    - a ``keras.utils.PyDataset``'s first batch is checked (later batches of all of
-      these are checked in the compiled step, :mod:`tfdgm.checks`).
-
-    Sample weights (``sample_weight=``, a third tuple element) and ``class_weight`` are
-    refused with a ValueError naming the model: no tfdgm objective is weighted yet.
-    ``options`` are ``fit``'s (``fitting``) or ``evaluate``'s other keyword arguments.
-    """
-    import collections.abc
-
-    name = type(model).__name__
-    options = options or {}
-    _no_weights(model, options.get("sample_weight"), f"sample_weight= of {what}")
-    if options.get("class_weight") is not None:
-        raise ValueError(f"{name} does not take class_weight: its examples have no classes")
-    if isinstance(x, tuple):
-        x, y_in, weights = keras.utils.unpack_x_y_sample_weight(x)
-        _no_weights(model, weights, f"a third element of the {what} tuple")
-        y = y_in if y is None else y
-    if isinstance(x, list):
-        if len(x) == 1 and model.events is None and np.ndim(x[0]) == len(model.event_shape) + 1:
-            x = x[0]  # Keras' one-input list [x]
-        else:
-            try:
-                x = np.asarray(x)
-            except ValueError:
-                raise ValueError(
-                    f"{name}: {what} is a list whose rows are not all of one shape; expected "
-                    f"rows of shape {tuple(model.event_shape or ())}"
-                ) from None
-    probe = x
-    if isinstance(x, keras.utils.PyDataset):
-        probe = x[0] if len(x) else None
-    elif isinstance(x, collections.abc.Iterator) and not isinstance(x, tf.data.Iterator):
-        try:
-            probe = next(x)
-        except StopIteration:
-            raise ValueError(f"{name}: {what} is an empty generator") from None
-        x = _again(probe, x)  # Keras takes generators (not other iterators)
-        if fitting:
-            options.setdefault("shuffle", False)  # as for a pipeline: Keras would warn
-    return x, y, probe
-
-
-def check_inputs(model, x, y=None, what="inputs"):
-    """Validate ``x`` (array, dict, tuple or ``tf.data`` pipeline) and refuse labels for
-    a model that cannot use them. Returns up to ``INITIALIZE_EXAMPLES`` examples."""
-    name = type(model).__name__
-    if x is None:
-        return None
-    if isinstance(x, tf.data.Dataset):
-        first = []
-        labels = []
-        for batch in x.take(4):
-            batch_x, batch_y, weights = keras.utils.unpack_x_y_sample_weight(batch)
-            _no_weights(model, weights, f"a third element of the {what} pipeline's batches")
-            first.append(model.validate(tf.nest.map_structure(np.asarray, batch_x)))
-            labels.append(batch_y)
-        if labels and all(v is not None for v in labels):
-            y = np.concatenate([np.asarray(v) for v in labels])
-        examples = None
-        if first and not isinstance(first[0], dict):
-            examples = np.concatenate(first)[:INITIALIZE_EXAMPLES]
-    else:
-        if isinstance(x, tuple):
-            x, y_in, weights = keras.utils.unpack_x_y_sample_weight(x)
-            _no_weights(model, weights, f"a third element of the {what} tuple")
-            y = y_in if y is None else y
-        elif (
-            isinstance(x, list)
-            and len(x)
-            and isinstance(x[0], np.ndarray)
-            and (x[0].ndim == len(model.event_shape) + 1 if model.events is None else True)
-        ):
-            x = x[0]  # Keras-style [x] list
-        checked = model.validate(x)
-        examples = None if isinstance(checked, dict) else checked[:INITIALIZE_EXAMPLES]
-    if y is not None and not model.accepts_labels:
-        raise ValueError(
-            f"{name} does not use labels, but {what} came with labels (y); fit it on x "
-            "alone, or use a conditional model (num_classes=...)"
-        )
-    if model.accepts_labels:
-        if y is None:
-            raise ValueError(f"{name} is conditional: {what} need labels, fit(x, y)")
-        if model.label_spec is not None:
-            model.label_spec.check(np.asarray(y), f"{name} labels")
-    return examples
 
 
 # ---------------------------------------------------------------- optimizers
