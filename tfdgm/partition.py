@@ -30,7 +30,8 @@ its settings, an explicit seed and a digest of the weights, so that scoring a te
 batches computes log Z once. :class:`EnergyBasedModel` puts these together for a model
 p(x) = exp(-F(x)) / Z: ``log_partition`` (exact or AIS, cached), ``log_prob`` = -F(x) -
 log Z and ``log_likelihood``, from a few hooks its subclass (an RBM, a future DBM)
-implements.
+implements; the RBM's closed forms (``rbm_enumeration``, ``rbm_base_log_partition``, the
+fused AIS ``rbm_annealing_step``) are here too, as functions of its weights.
 
 References:
     Neal, Annealed importance sampling, Statistics and Computing 2001.
@@ -40,15 +41,18 @@ References:
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfdgm.base import GenerativeModel
 from tfdgm.estimators import log_mean_exp_and_std_error, log_std_error_bounds
 
+tfd = tfp.distributions
 #: The most binary units :func:`enumerate_log_partition` enumerates (2^20 configurations).
 EXACT_MAX_UNITS = 20
 #: Enumerate 2^CHUNK_BITS configurations at a time.
@@ -216,6 +220,77 @@ def ais_estimate(log_w, log_base_partition) -> LogPartition:
     lower, upper = log_std_error_bounds(value, std_error)
     f32 = lambda t: tf.cast(t, tf.float32)
     return LogPartition(f32(value), f32(std_error), f32(lower), f32(upper), "ais")
+
+
+# ---------------------------------------------------------------- RBM closed forms
+def rbm_enumeration(W, b, c, visible: str = "bernoulli", visible_std: float = 1.0):
+    """``(log_unnormalized, offset)`` of an RBM (W ``[V, H]``, b, c; float64) for
+    :func:`enumerate_log_partition`: log f(s) of the layer it enumerates, the other layer
+    summed (or, for Gaussian v, integrated) out in closed form, and the constant added to
+    log Z. Bernoulli v enumerates the smaller layer, Gaussian v the hidden one:
+
+        h (H <= V):  log f(h) = c'h + sum_i softplus(b_i + W_i h)
+        v (V < H):   log f(v) = -F(v) = b'v + sum_j softplus(c_j + v'W_j)
+        Gaussian h:  log f(h) = c'h + b'Wh/s + |Wh|^2/2,  offset V/2 log(2 pi s^2)
+    """
+    num_visible, num_hidden = W.shape
+    s = visible_std
+    if visible == "gaussian":
+
+        def log_unnormalized(h):
+            wh = tf.matmul(h, W, transpose_b=True)
+            quadratic = tf.linalg.matvec(wh, b) / s + 0.5 * tf.reduce_sum(tf.square(wh), -1)
+            return tf.linalg.matvec(h, c) + quadratic
+
+        return log_unnormalized, 0.5 * num_visible * math.log(2 * math.pi * s**2)
+    if num_hidden <= num_visible:
+        return (
+            lambda h: (
+                tf.linalg.matvec(h, c)
+                + tf.reduce_sum(tf.math.softplus(b + tf.matmul(h, W, transpose_b=True)), -1)
+            ),
+            0.0,
+        )
+    return (
+        lambda v: (
+            tf.linalg.matvec(v, b) + tf.reduce_sum(tf.math.softplus(tf.matmul(v, W) + c), -1)
+        ),
+        0.0,
+    )
+
+
+def rbm_base_log_partition(
+    b, num_hidden: int, visible: str = "bernoulli", visible_std: float = 1.0
+) -> tf.Tensor:
+    """log Z_0 of the RBM with W = 0, c = 0 (AIS's base): sum_i softplus(b_i) + H log 2
+    (Bernoulli) or V/2 log(2 pi s^2) + H log 2 (Gaussian)."""
+    hidden = num_hidden * math.log(2.0)
+    if visible == "bernoulli":
+        return tf.reduce_sum(tf.math.softplus(b)) + hidden
+    return 0.5 * b.shape[0] * math.log(2 * math.pi * visible_std**2) + hidden
+
+
+def rbm_annealed_log_f(pre, beta) -> tf.Tensor:
+    """log f_beta(v) of AIS's RBM (beta W, b, beta c) without its b-term, which does not
+    depend on beta and cancels in every ratio: sum_j softplus(beta pre_j), pre = c +
+    (v/s)'W."""
+    return tf.reduce_sum(tf.math.softplus(beta * pre), -1)
+
+
+def rbm_annealing_step(pre_of: Callable, visible_conditional: Callable) -> Callable:
+    """AIS's fused ``step`` (see :func:`annealed_importance_sampling`) for an RBM: two
+    products per temperature, pre = ``pre_of(v)`` = c + (v/s)'W (for log f at both
+    temperatures and the logits beta pre of p(h|v)) and the h W' of
+    ``visible_conditional(h, beta)``."""
+
+    def step(v, beta, beta_next, seed):
+        seed_h, seed_v = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        pre = pre_of(v)
+        h = tfd.Bernoulli(logits=beta_next * pre, dtype=tf.float32).sample(seed=seed_h)
+        v_next = visible_conditional(h, beta_next).sample(seed=seed_v)
+        return rbm_annealed_log_f(pre, beta_next) - rbm_annealed_log_f(pre, beta), v_next
+
+    return step
 
 
 def weights_digest(variables: Sequence) -> str:

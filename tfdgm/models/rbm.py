@@ -37,8 +37,6 @@ References:
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -52,6 +50,10 @@ from tfdgm.partition import (
     LogPartition,
     ais_schedule,
     in_graph,
+    rbm_annealed_log_f,
+    rbm_annealing_step,
+    rbm_base_log_partition,
+    rbm_enumeration,
 )
 
 tfd = tfp.distributions
@@ -463,42 +465,15 @@ class RBM(EnergyBasedModel):
 
     def _enumeration(self):
         """log f(s) of the enumerated layer with the other one summed (or, for Gaussian v,
-        integrated) out in closed form, float64; and the constant added to log Z."""
+        integrated) out, float64, and the constant added to log Z
+        (:func:`tfdgm.partition.rbm_enumeration`)."""
         W, b, c = (tf.cast(p, tf.float64) for p in self._params())
-        s = self.visible_std
-        if self.visible == "gaussian":
-            # the Gaussian integral over v: c'h + b'Wh/s + |Wh|^2/2 + V/2 log 2 pi s^2
-            def log_unnormalized(h):
-                wh = tf.matmul(h, W, transpose_b=True)
-                quadratic = tf.linalg.matvec(wh, b) / s + 0.5 * tf.reduce_sum(tf.square(wh), -1)
-                return tf.linalg.matvec(h, c) + quadratic
-
-            return log_unnormalized, 0.5 * self.num_visible * math.log(2 * math.pi * s**2)
-        if self.num_hidden <= self.num_visible:
-            # log sum_v exp(-E(v, h)) = c'h + sum_i softplus(b_i + W_i h)
-            return (
-                lambda h: (
-                    tf.linalg.matvec(h, c)
-                    + tf.reduce_sum(tf.math.softplus(b + tf.matmul(h, W, transpose_b=True)), -1)
-                ),
-                0.0,
-            )
-        # -F(v) = b'v + sum_j softplus(c_j + v'W_j)
-        return (
-            lambda v: (
-                tf.linalg.matvec(v, b) + tf.reduce_sum(tf.math.softplus(tf.matmul(v, W) + c), -1)
-            ),
-            0.0,
-        )
+        return rbm_enumeration(W, b, c, self.visible, self.visible_std)
 
     def _base_log_partition(self) -> tf.Tensor:
-        """log Z of the RBM with W = 0, c = 0: sum_i softplus(b_i) + H log 2 (Bernoulli) or
-        V/2 log(2 pi s^2) + H log 2 (Gaussian)."""
-        _, b, _ = self._params()
-        hidden = self.num_hidden * math.log(2.0)
-        if self.visible == "bernoulli":
-            return tf.reduce_sum(tf.math.softplus(b)) + hidden
-        return 0.5 * self.num_visible * math.log(2 * math.pi * self.visible_std**2) + hidden
+        """log Z of the RBM with W = 0, c = 0 (:func:`tfdgm.partition.rbm_base_log_partition`)."""
+        b = self._params()[1]
+        return rbm_base_log_partition(b, self.num_hidden, self.visible, self.visible_std)
 
     #: The AIS temperatures (see :func:`tfdgm.partition.ais_schedule`).
     ais_schedule = staticmethod(ais_schedule)
@@ -508,21 +483,13 @@ class RBM(EnergyBasedModel):
         beta c), with -F_beta(v) = (b-term) + sum_j softplus(beta (c_j + (v/s)'W_j)). The
         b-term does not depend on beta and cancels in every ratio, so log f_beta keeps only
         the softplus sum (H log 2 at beta = 0, in log Z_0 too); transitions are block Gibbs
-        sweeps at beta. ``step`` fuses them: two products per temperature, pre = c + (v/s)'W
-        (for log f at both temperatures and p(h|v), logits beta pre) and h W'."""
+        sweeps at beta, fused with the log f's in two products per temperature
+        (:func:`tfdgm.partition.rbm_annealing_step`)."""
         W, _, c = self._params()
         pre_of = lambda v: tf.matmul(self._scaled_visible(v), W) + c
-        log_f = lambda pre, beta: tf.reduce_sum(tf.math.softplus(beta * pre), -1)
-
-        def step(v, beta, beta_next, seed):
-            seed_h, seed_v = _split(seed)
-            pre = pre_of(v)
-            h = tfd.Bernoulli(logits=beta_next * pre, dtype=tf.float32).sample(seed=seed_h)
-            v_next = self.visible_conditional(h, beta_next).sample(seed=seed_v)
-            return log_f(pre, beta_next) - log_f(pre, beta), v_next
-
-        log_unnormalized = lambda v, beta: log_f(pre_of(v), beta)
+        log_unnormalized = lambda v, beta: rbm_annealed_log_f(pre_of(v), beta)
         transition = lambda v, beta, seed: self.gibbs_step(v, seed, beta)
+        step = rbm_annealing_step(pre_of, self.visible_conditional)
         initial = self._base_sample(num_chains, seed)
         return initial, self._base_log_partition(), log_unnormalized, transition, step
 
