@@ -1,7 +1,7 @@
 """DDPM training throughput against a hand-written TensorFlow loop, and sampling time per image.
 
 Training: ``tfdgm.DDPM`` (``compile_default`` + ``fit``) against a minimal loop doing the
-same work with the same network (the default 8x8 U-Net, ``tfdgm.nets.DenoisingUNet``,
+same work with the same network (the default 8x8 U-Net, ``tfdgm.denoisers.DenoisingUNet``,
 filters 32, channel_mult (1, 2)): t ~ U{1..T}, noise, the simple epsilon loss, Adam, and
 the EMA of the weights after every update; batch 64, synthetic 8x8 images in [-1, 1].
 Sampling: seconds per image of DDIM (eta = 0) and of the ancestral sampler against the
@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _timing import best_rate, fit_runner  # noqa: E402
 
-from tfdgm import nets  # noqa: E402
+from tfdgm import denoisers  # noqa: E402
 from tfdgm.models.diffusion import DDPM  # noqa: E402
 from tfdgm.schedules import NoiseSchedule  # noqa: E402
 
@@ -47,7 +47,7 @@ def make_data(n: int) -> np.ndarray:
 
 def hand_written(x: np.ndarray, steps: int, repeats: int, jit: bool) -> float:
     """The same U-Net, loss, Adam and EMA written as one tf.function step."""
-    net = nets.DenoisingUNet(SHAPE, FILTERS, (1, 2), 64)
+    net = denoisers.DenoisingUNet(SHAPE, FILTERS, (1, 2), 64)
     net(tf.zeros([1, 64]), tf.ones([1]))
     weights = net.trainable_variables
     ema = [tf.Variable(v) for v in weights]

@@ -6,6 +6,7 @@ from tfdgm import (
     bijectors,
     callbacks,
     data,
+    denoisers,
     divergences,
     estimators,
     heads,
@@ -22,6 +23,7 @@ from tfdgm.models.bayesian_network import BayesianNetwork
 from tfdgm.models.boltzmann import BoltzmannMachine
 from tfdgm.models.dbm import DBM
 from tfdgm.models.dbn import DBN
+from tfdgm.models.diffusion import DDPM
 from tfdgm.models.flows import MAF, RealNVP
 from tfdgm.models.gan import FGAN, GAN, WGANGP
 from tfdgm.models.helmholtz import HelmholtzMachine
@@ -36,6 +38,7 @@ from tfdgm.models.variational_mixture import BayesianGaussianMixture
 __all__ = [
     "DBM",
     "DBN",
+    "DDPM",
     "FGAN",
     "GAN",
     "MADE",
@@ -61,6 +64,7 @@ __all__ = [
     "bijectors",
     "callbacks",
     "data",
+    "denoisers",
     "divergences",
     "estimators",
     "export",

@@ -55,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfdgm import metrics, nets, registry
+from tfdgm import denoisers, metrics, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.diffusion_sampling import SAMPLERS, DiffusionSampling
 from tfdgm.schedules import NoiseSchedule
@@ -123,8 +123,8 @@ class DDPM(DiffusionSampling, GenerativeModel):
         prediction: what the network predicts, ``"epsilon"``, ``"x0"`` or ``"v"``.
         denoiser: a Keras layer ``call(y, t)`` with y ``[batch, prod(event_shape)]`` and t
             ``[batch]`` float timesteps, returning ``[batch, prod(event_shape)]``; default a
-            :class:`tfdgm.nets.DenoisingUNet` (``architecture="unet"``) or
-            :class:`tfdgm.nets.DenoisingMLP`.
+            :class:`tfdgm.denoisers.DenoisingUNet` (``architecture="unet"``) or
+            :class:`tfdgm.denoisers.DenoisingMLP`.
         ema_decay: EMA decay; update n uses min(ema_decay, (1 + n)/(10 + n)).
         support, num_categories: as :class:`tfdgm.GenerativeModel` (discrete data get the
             discretized decoder).
@@ -197,8 +197,8 @@ class DDPM(DiffusionSampling, GenerativeModel):
         self.embedding_dim = int(embedding_dim)
         if denoiser is None and architecture == "unet":
             unet = (self.image_shape, self.filters, self.channel_mult, self.embedding_dim)
-            denoiser = nets.DenoisingUNet(*unet, name="denoiser")
-        self.denoiser = nets.deserialize(denoiser) or nets.DenoisingMLP(
+            denoiser = denoisers.DenoisingUNet(*unet, name="denoiser")
+        self.denoiser = nets.deserialize(denoiser) or denoisers.DenoisingMLP(
             self.event_size, self.units, self.num_blocks, self.embedding_dim, name="denoiser"
         )
         self._functions = _Functions()
