@@ -5,9 +5,11 @@ Every figure is seconds per training step timed inside a training run (see
 ``benchmarks/_timing.py``), in round-robin rounds; tables give the median and the min-max
 over rounds, examples/s, the ratio to the hand-written loop and the achieved GFLOP/s beside
 a float32 GEMM ceiling measured in the same run. The peers (PyTorch eager and
-``torch.compile`` for the VAE, scikit-learn's ``BernoulliRBM`` for the RBM) run in their own
-processes. The load average is printed with every table: on a shared machine only ratios
-within one table mean anything.
+``torch.compile`` for the VAE, scikit-learn's ``BernoulliRBM`` for the RBM, normflows at 1
+and 2 PyTorch threads for RealNVP) run in their own processes. RealNVP, MAF, MADE, the GAN
+and the Helmholtz machine run against hand loops of their own networks
+(``benchmarks/suite_families.py``). The load average is printed with every table: on a
+shared machine only ratios within one table mean anything.
 
     python -m benchmarks [--rounds 5] [--quick] [--out docs/benchmarks.md]
 """
@@ -28,9 +30,10 @@ from benchmarks import _timing  # noqa: E402
 VAE_BATCHES, VAE_FULL = (32, 128, 512, 2048), (128, 2048)
 
 
-def peer(name: str, batch: int, steps: int, rounds: int) -> list[float] | None:
+def peer(name: str, batch: int, steps: int, rounds: int, threads=None) -> list[float] | None:
     """Seconds per step of a peer, run in its own process (None if it failed)."""
     cmd = [sys.executable, "-m", "benchmarks.peers", name, str(batch), str(steps), str(rounds)]
+    cmd += [] if threads is None else [str(threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     if done.returncode != 0:
         print(f"  {name} failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
@@ -152,6 +155,42 @@ def rbm(rounds: int) -> list[str]:
     return lines
 
 
+FAMILY_TITLES = {
+    "realnvp": "RealNVP (8 couplings, conditioners 1-64-64-2, two moons)",
+    "maf": "MAF (8 MADE layers 2-64-64-4, two moons)",
+    "made": "MADE (64-512-512-128 masked MLP, binary 8x8 digits)",
+    "gan": "GAN (generator 8-128-128-2, discriminator 2-128-128-1, 8 Gaussians)",
+    "helmholtz": "Helmholtz machine (64-64-32 sigmoid belief net, wake-sleep, digits)",
+}
+
+
+def families(rounds: int, quick: bool) -> list[str]:
+    """Every family of suite_families at batch 128 and 2048 (normflows beside RealNVP)."""
+    from benchmarks import suite_families
+
+    lines = []
+    for name, title in FAMILY_TITLES.items():
+        model, _ = suite_families.default_model(name)
+        flop = suite_families.flop_per_example(name, model)
+        lines += [f"### {title} ({flop / 1e6:.3f} MFLOP per example and step)", ""]
+        for batch in (128, 2048):
+            x = suite_families.make_data(name, max(8 * batch, 4096))
+            steps = max(20, 4096 // batch)
+            sessions = suite_families.sessions(name, x, batch, full=not quick)
+            times = _timing.round_robin(sessions, steps, rounds)
+            if name == "realnvp":
+                times["normflows (PyTorch eager, 1 thread)"] = peer(
+                    "realnvp-normflows", batch, steps, rounds, threads=1
+                )
+                times["normflows (PyTorch eager, 2 threads)"] = peer(
+                    "realnvp-normflows", batch, steps, rounds, threads=2
+                )
+            lines += [f"Batch {batch}, load average {_timing.load()}:", "", *HEADER]
+            lines += rows(times, batch, flop, "hand loop") + [""]
+            print("\n".join(lines[-len(times) - 4 :]), flush=True)
+    return lines
+
+
 def ais(quick: bool) -> list[str]:
     """Seconds of one AIS estimate (traced once, then timed) for chains x temperatures."""
     import tensorflow as tf
@@ -188,13 +227,23 @@ def main(argv=None):
     ceiling += f" [{low:.0f}-{high:.0f}], load average {_timing.load()}"
     print(ceiling, flush=True)
     body = [ceiling, ""]
-    for section in (lambda: vae(args.rounds, args.quick), lambda: rbm(args.rounds)):
+    sections = [
+        lambda: vae(args.rounds, args.quick),
+        lambda: rbm(args.rounds),
+        lambda: families(args.rounds, args.quick),
+    ]
+    for section in sections:
         body += section()
         write(args.out, body, args, (time.perf_counter() - start) / 60)  # so far
     body += ais(args.quick)
     minutes = (time.perf_counter() - start) / 60
     write(args.out, body, args, minutes)
     print(f"wrote {args.out} ({minutes:.1f} min)")
+
+
+#: The page's hand-written sections (each with its own command) start at this line and
+#: are kept when the command writes the page again.
+KEEP = "<!-- sections below: not written by python -m benchmarks; each gives its command -->"
 
 
 def write(path: str, body: list[str], args, minutes: float) -> None:
@@ -205,16 +254,23 @@ def write(path: str, body: list[str], args, minutes: float) -> None:
     head = [
         "# Benchmarks",
         "",
-        "Written by `" + command + "` (this page is its output; "
-        f"{minutes:.0f} minutes on {os.cpu_count()} cores, {platform.processor() or 'CPU'}). "
+        "Written by `" + command + "` (everything down to *What the defaults are* is its "
+        f"output; {minutes:.0f} minutes on {os.cpu_count()} cores, "
+        f"{platform.processor() or 'CPU'}). "
         "Each figure is seconds per training step timed inside one training run, "
         f"{args.rounds} round-robin rounds of every variant; median [min-max]. "
         "*vs hand loop* is the hand loop's median over the variant's. The machine is shared: "
         "compare within one table only.",
         "",
     ]
+    kept = [KEEP]
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        if KEEP in old:
+            kept = [KEEP + old.split(KEEP, 1)[1].rstrip("\n")]
     with open(path, "w") as f:
-        f.write("\n".join(head + body + NOTES) + "\n")
+        f.write("\n".join(head + body + NOTES + [""] + kept) + "\n")
 
 
 if __name__ == "__main__":

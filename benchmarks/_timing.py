@@ -10,8 +10,9 @@ times, so that a change in the machine's load hits every variant alike, and repo
 median and the min-max of seconds per step. :func:`load` is the load average printed
 beside every table: on a shared machine only ratios within one table mean anything.
 
-The older scripts (``python benchmarks/bench_vae.py``) import :func:`best_rate` and
-:func:`fit_runner` as ``from _timing import ...``.
+The older scripts (``python benchmarks/bench_flows.py``, ``bench_autoregressive.py``,
+``bench_diffusion.py``) import :func:`best_rate` and :func:`fit_runner` as
+``from _timing import ...``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """The peers a user would pick instead, each run in its own process (PyTorch is never
 imported beside TensorFlow: ``torch._dynamo`` after TensorFlow crashed the old scripts).
 
-    python -m benchmarks.peers vae-torch|vae-torch-compile|rbm-sklearn BATCH STEPS ROUNDS
+    python -m benchmarks.peers vae-torch|vae-torch-compile|rbm-sklearn|realnvp-normflows \
+        BATCH STEPS ROUNDS [THREADS]
+
+THREADS (default: every core) sets PyTorch's intra-op threads: on this shared 2-core
+machine, under load, PyTorch with 2 threads ran normflows' RealNVP 25-55x slower than
+with 1 (its worker threads spin while other processes hold the cores).
 
 prints one JSON line: ``{"times": [seconds per step of each round], "load": ...}``.
 """
@@ -22,7 +27,6 @@ def vae_torch(batch: int, compiled: bool):
     from benchmarks.suite_shapes import VAE_SIZES, make_vae_data
 
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
 
     def mlp(sizes):
         layers = []
@@ -84,12 +88,49 @@ def rbm_sklearn(batch: int):
     return run
 
 
+def realnvp_normflows(batch: int):
+    """normflows' RealNVP with tfdgm's default couplings (8 layers, MLP 1-64-64-2 with
+    zero-initialized last layer, a swap between layers, N(0, I) base), Adam at 2e-3
+    (tfdgm's flow default), two moons."""
+    import normflows as nf
+    import torch
+
+    from benchmarks.suite_shapes import make_moons
+
+    torch.manual_seed(0)
+    flows = []
+    for _ in range(8):
+        flows.append(nf.flows.AffineCouplingBlock(nf.nets.MLP([1, 64, 64, 2], init_zeros=True)))
+        flows.append(nf.flows.Permute(2, mode="swap"))
+    model = nf.NormalizingFlow(nf.distributions.base.DiagGaussian(2, trainable=False), flows)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    x = torch.from_numpy(make_moons(max(8 * batch, 4096)))
+    position = [0]
+
+    def one():
+        j = position[0]
+        position[0] = (j + batch) % (len(x) - batch)
+        loss = model.forward_kld(x[j : j + batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return _timing.loop_session(one, lambda loss: float(loss.detach()))
+
+
 def main(argv):
     name, batch, steps, rounds = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    threads = int(argv[4]) if len(argv) > 4 else os.cpu_count() or 1
+    if name != "rbm-sklearn":
+        import torch
+
+        torch.set_num_threads(threads)
     session = {
         "vae-torch": lambda: vae_torch(batch, False),
         "vae-torch-compile": lambda: vae_torch(batch, True),
         "rbm-sklearn": lambda: rbm_sklearn(batch),
+        "realnvp-normflows": lambda: realnvp_normflows(batch),
     }[name]()
     times = _timing.round_robin({name: session}, steps, rounds)[name]
     print(json.dumps({"times": times, "load": _timing.load()}))

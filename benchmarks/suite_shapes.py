@@ -29,3 +29,14 @@ def make_rbm_data(n: int) -> np.ndarray:
     rng = np.random.default_rng(1)
     base = rng.standard_normal((n, 16)) @ rng.standard_normal((16, 784))
     return (base > 0.5).astype(np.float32)
+
+
+def make_moons(n: int, noise: float = 0.05) -> np.ndarray:
+    """Two interleaved half circles in 2-D with Gaussian noise, float32 ``[n, 2]``."""
+    rng = np.random.default_rng(2)
+    angle = rng.uniform(0, np.pi, n)
+    upper = rng.random(n) < 0.5
+    x = np.where(upper, np.cos(angle), 1 - np.cos(angle))
+    y = np.where(upper, np.sin(angle), 0.5 - np.sin(angle))
+    points = np.stack([x, y], 1) + noise * rng.standard_normal((n, 2))
+    return points.astype(np.float32)
