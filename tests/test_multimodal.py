@@ -194,6 +194,34 @@ def test_semi_supervised_fit_and_the_label_is_read_from_the_image():
     assert (probs.argmax(-1) == label[:20]).mean() == 1.0
 
 
+@pytest.mark.parametrize("fusion", ["poe", "moe", "mopoe"])
+def test_likelihood_weights_scale_only_the_label_term_of_the_training_objective(fusion):
+    """With the same weights and draws, the objective with lambda_label = c is
+    bound + (c - 1) E_q[log p(label | z)] (affine in c, the added term < 0), lambda = 1 is
+    the bound itself, and the reported bound and log p do not depend on lambda."""
+    x = _two_modalities(5)
+    models = [
+        MultimodalVAE(TWO, 2, fusion, hidden_units=(8,), likelihood_weights={"label": c}, seed=0)
+        for c in (1.0, 2.0, 4.0)
+    ]
+    for model in models[1:]:
+        model.set_weights(models[0].get_weights())
+    seed = tf.constant([1, 2])
+    weighted, plain = zip(*[m._bound(*m._inputs(x), seed) for m in models])
+    for bound in (weighted[0], *plain[1:]):
+        np.testing.assert_allclose(bound, plain[0], rtol=1e-6)
+    label_term = (weighted[1] - plain[0]).numpy()  # (2 - 1) E_q[log p(label | z)]
+    assert (label_term < 0).all()
+    np.testing.assert_allclose(weighted[2] - plain[0], 3 * label_term, rtol=1e-4)
+    log_p = [m.log_prob(x, num_samples=10, seed=(3, 3)) for m in (models[0], models[2])]
+    np.testing.assert_allclose(*log_p, rtol=1e-6)
+    assert models[2].get_config()["likelihood_weights"] == {"label": 4.0}
+    with pytest.raises(ValueError, match="likelihood_weights"):
+        MultimodalVAE(TWO, likelihood_weights={"sound": 2.0})
+    with pytest.raises(ValueError, match="likelihood_weights"):
+        MultimodalVAE(TWO, likelihood_weights={"label": 0.0})
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="fusion"):
         MultimodalVAE(TWO, fusion="sum")

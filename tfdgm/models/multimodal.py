@@ -25,6 +25,11 @@ into the joint posterior q(z | x_S):
 
       L_MoPoE(x) = (1/|P(S)|) sum_A [E_{q(z|x_A)}[log p(x_S|z)] - KL(q(z|x_A) || p(z))].
 
+``likelihood_weights={name: lambda_m}`` trains on every objective above with
+lambda_m log p(x_m | z) in place of log p(x_m | z) (MVAE's weights, e.g. lambda = 50 for
+a 10-class label beside a 64-pixel image, so that the shared z keeps the label); the
+reported ``elbo``, ``log_prob`` and the bounds stay unweighted (lambda = 1).
+
 Every bound is <= log p(x_S). ``log_prob`` estimates log p(x_S) by importance sampling
 with q(z | x_S) as the proposal, and log p(x_T | x_G) as log p(x_T, x_G) - log p(x_G).
 
@@ -89,6 +94,9 @@ class MultimodalVAE(GenerativeModel):
         num_importance_samples: k of the MoE's stratified IWAE bound (1: stratified ELBO).
         prior_expert: whether the products of experts include the prior expert p(z).
         log_prob_samples: default number of importance samples of ``log_prob``.
+        likelihood_weights: ``{name: lambda_m}``, weights of the modalities'
+            log-likelihoods in the training loss (missing names: 1); see the module
+            docstring.
 
     >>> m = MultimodalVAE({"a": ((3,), "binary"), "b": ((), "categorical", 4)}, 2, seed=0)
     >>> m.elbo({"a": np.ones((5, 3), "float32"), "b": np.zeros(5, "float32")}).shape
@@ -108,6 +116,7 @@ class MultimodalVAE(GenerativeModel):
         num_importance_samples: int = 1,
         prior_expert: bool = True,
         log_prob_samples: int = 1000,
+        likelihood_weights: dict | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -123,7 +132,16 @@ class MultimodalVAE(GenerativeModel):
             )
         if int(num_subsets) < 0 or (int(num_subsets) and fusion != "poe"):
             raise ValueError(f"num_subsets must be >= 0 and needs fusion='poe', got {num_subsets}")
+        weights = {str(k): float(v) for k, v in dict(likelihood_weights or {}).items()}
+        if set(weights) - set(specs) or any(not w > 0 for w in weights.values()):
+            raise ValueError(
+                f"likelihood_weights must map modalities of {list(specs)} to weights > 0, "
+                f"got {likelihood_weights}"
+            )
         super().__init__(events=specs, seed=seed, **kwargs)
+        self.likelihood_weights = weights
+        # lambda_m in the order of the modalities, (M,)
+        self._lambda = np.array([weights.get(k, 1.0) for k in specs], np.float32)
         self.modalities = specs
         self.names = list(specs)
         self.latent_dim = int(latent_dim)
@@ -298,50 +316,60 @@ class MultimodalVAE(GenerativeModel):
 
     def _log_likelihood(self, x, z, weights) -> tf.Tensor:
         """sum_m w_m log p(x_m | z) for z ``[..., batch, L]``, weights ``[batch, M]``."""
-        return tf.add_n(
-            [self.decode(z, k).log_prob(x[k]) * weights[:, i] for i, k in enumerate(self.names)]
-        )
+        return tf.reduce_sum(self._log_likelihoods(x, z) * weights, -1)
+
+    def _log_likelihoods(self, x, z) -> tf.Tensor:
+        """log p(x_m | z) of every modality, ``[..., batch, M]``, for z ``[..., batch, L]``."""
+        return tf.stack([self.decode(z, k).log_prob(x[k]) for k in self.names], -1)
+
+    def _elbos(self, x, q, reconstructed, seed) -> tuple[tf.Tensor, tf.Tensor]:
+        """E_q[sum_m r_m lambda_m log p(x_m|z)] - KL(q || p) and the same with lambda = 1
+        (one sample; ``reconstructed`` r ``[batch, M]``), ``[batch]`` each."""
+        terms = self._log_likelihoods(x, q.sample(1, seed=seed)[0]) * reconstructed  # (batch, M)
+        kl = q.kl_divergence(self.prior())
+        return tf.reduce_sum(terms * self._lambda, -1) - kl, tf.reduce_sum(terms, -1) - kl
 
     def _elbo_of(self, x, loc, scale, subset, reconstructed, seed) -> tf.Tensor:
-        """E_q[sum_m r_m log p(x_m|z)] - KL(q || p) with q the product of the experts of
-        ``subset`` ``[batch, M]`` (one sample), ``[batch]``."""
+        """The weighted ELBO (``_elbos``) of q the product of the experts of ``subset``
+        ``[batch, M]``."""
         q = tfd.Independent(tfd.Normal(*self._product(loc, scale, tf.transpose(subset))), 1)
-        z = q.sample(1, seed=seed)  # (1, batch, L)
-        return self._log_likelihood(x, z, reconstructed)[0] - q.kl_divergence(self.prior())
+        return self._elbos(x, q, reconstructed, seed)[0]
 
-    def _bound(self, x, mask, seed) -> tf.Tensor:
-        """The fusion's training bound on log p(x_S), ``[batch]`` (module docstring)."""
+    def _bound(self, x, mask, seed) -> tuple[tf.Tensor, tf.Tensor]:
+        """The fusion's training objective with the likelihood weights lambda, and its
+        bound on log p(x_S) (lambda = 1) from the same draws, ``[batch]`` each."""
         loc, scale = self.experts(x)
-        if self.fusion == "poe":
-            return self._elbo_of(x, loc, scale, mask, mask, seed)
-        if self.fusion == "mopoe":
-            locs, scales, log_weights = self._components(loc, scale, mask)
-            seeds = tf.random.experimental.stateless_split(seed, len(self.subsets))
-            elbos = []
-            for t in range(len(self.subsets)):
-                q = tfd.Independent(tfd.Normal(locs[t], scales[t]), 1)
-                z = q.sample(1, seed=seed if len(self.subsets) == 1 else seeds[t])
-                elbos.append(self._log_likelihood(x, z, mask)[0] - q.kl_divergence(self.prior()))
-            weights = tf.exp(log_weights[:-1])  # (T, batch), the prior's left out
-            return tf.reduce_sum(weights * tf.stack(elbos), 0)
         locs, scales, log_weights = self._components(loc, scale, mask)
+        if self.fusion != "moe":  # PoE: the product; MoPoE: the mean of the subsets' ELBOs
+            num = len(self.subsets) if self.fusion == "mopoe" else 1  # (the prior left out)
+            split = tf.random.experimental.stateless_split(seed, num)
+            seeds = [seed] if num == 1 else tf.unstack(split)
+            elbos = [
+                self._elbos(x, tfd.Independent(tfd.Normal(locs[t], scales[t]), 1), mask, seeds[t])
+                for t in range(num)
+            ]
+            weights = tf.exp(log_weights[:num])  # (num, batch): 1 for PoE
+            return tuple(tf.reduce_sum(weights * tf.stack(e), 0) for e in zip(*elbos))
         k = self.num_importance_samples
         z = tfd.Normal(loc, scale).sample(k, seed=seed)  # (k, M, batch, L): z ~ q_m
         log_q = tfd.Independent(tfd.Normal(locs, scales), 1).log_prob(z[:, :, None])
         log_q = tf.reduce_logsumexp(log_q + log_weights, 2)  # (k, M, batch): q(z | x_S)
-        log_w = self._log_likelihood(x, z, mask) + self.prior().log_prob(z) - log_q
+        terms = self._log_likelihoods(x, z) * mask  # (k, M, batch, M)
+        log_ratio = self.prior().log_prob(z) - log_q
         weights = tf.exp(log_weights[:-1])  # (M, batch): 1/|S| on the observed experts
-        return tf.reduce_sum(weights * log_mean_exp(log_w, 0), 0)
+        return tuple(
+            tf.reduce_sum(weights * log_mean_exp(tf.reduce_sum(terms * lam, -1) + log_ratio, 0), 0)
+            for lam in (self._lambda, np.ones_like(self._lambda))
+        )
 
     def elbo(self, x, seed=None) -> tf.Tensor:
         """The fusion's bound on log p(x_S) per example, ``[batch]`` (one-sample estimate)."""
-        return self._bound(*self._inputs(x), self._seed(seed))
+        return self._bound(*self._inputs(x), self._seed(seed))[1]
 
     def objective(self, x, training=False):
         x, mask = self._inputs(x)
         seed = self._seed()
-        bound = self._bound(x, mask, seed)
-        total = bound
+        total, bound = self._bound(x, mask, seed)
         if self.fusion == "poe" and len(self.names) > 1:  # MVAE's sub-sampled subsets
             loc, scale = self.experts(x)
             extra = [tf.one_hot(i, len(self.names)) * mask for i in range(len(self.names))]
@@ -479,6 +507,7 @@ class MultimodalVAE(GenerativeModel):
             "num_importance_samples": self.num_importance_samples,
             "prior_expert": self.prior_expert,
             "log_prob_samples": self.log_prob_samples,
+            "likelihood_weights": self.likelihood_weights,
         }
 
 
