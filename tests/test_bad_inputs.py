@@ -115,9 +115,10 @@ BAD_COUNTS = (-1, 2.5, "3", True, None)
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_bad_sample_counts_and_sample_weights_are_refused_naming_the_model(name):
-    """sample(-1 | 2.5 | "3" | True | None) and every way of passing sample weights (or
-    class weights, or rows of different lengths) raise a ValueError naming the model
-    before any step; sample(0) is an empty batch of the event shape."""
+    """sample(-1 | 2.5 | "3" | True | None) and every way of passing sample weights to a
+    model that takes none (negative ones to a model that takes them), class weights or
+    rows of different lengths raise a ValueError naming the model before any step;
+    sample(0) is an empty batch of the event shape, sample(np.int64(1)) one sample."""
     model, dataset = make_tiny(name)
     cls = type(model).__name__
     for count in BAD_COUNTS:
@@ -127,9 +128,11 @@ def test_bad_sample_counts_and_sample_weights_are_refused_naming_the_model(name)
     shapes = [shapes[k] for k in sorted(shapes)] if isinstance(shapes, dict) else [shapes]
     for part, shape in zip(tf.nest.flatten(model.sample(0)), shapes, strict=True):
         assert tuple(part.shape) == (0, *shape), (name, part.shape)
+    for part in tf.nest.flatten(model.sample(np.int64(1), seed=(0, 1))):
+        assert part.shape[0] == 1, (name, part.shape)
     data = (tf.nest.map_structure(lambda a: a[:16], dataset.x_train),)
     data += (dataset.y_train[:16],) if model.accepts_labels else ()
-    weights = np.ones(16, np.float32)
+    weights = np.full(16, -1.0 if model.takes_sample_weight else 1.0, np.float32)
     before = _state(model)
     refusals = [
         lambda: model.fit(*data, sample_weight=weights, verbose=0),

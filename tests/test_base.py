@@ -242,6 +242,69 @@ def test_registry_refuses_unknown_settings_and_variant_datasets():
     assert "bad-entry" not in registry.MODELS
 
 
+# ---------------------------------------------------------------- sample weights
+@pytest.mark.parametrize("name", ["made", "maf"])
+def test_a_weight_of_two_repeats_an_example_and_a_weight_of_zero_drops_it(name):
+    """fit(x, sample_weight=w), w = 2 on rows 0-3, 0 on rows 4-7, 1 elsewhere, takes the
+    step of fit on x with rows 0-3 twice and rows 4-7 left out (one batch each): the same
+    loss and the same weights after it; evaluate gives the same weighted mean."""
+    from conftest import make_tiny
+
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        models.append(make_tiny(name))
+    (weighted, dataset), (repeated, _) = models
+    weighted.run_eagerly = repeated.run_eagerly = True  # tracing would cost 4x more
+    x = dataset.x_train[:16]
+    w = np.array([2.0] * 4 + [0.0] * 4 + [1.0] * 8, np.float32)
+    x_repeated = np.concatenate([x[:4], x[:4], x[8:]])
+    h_w = weighted.fit(x, sample_weight=w, batch_size=16, shuffle=False, verbose=0)
+    h_r = repeated.fit(x_repeated, batch_size=16, shuffle=False, verbose=0)
+    assert h_w.history["loss"][0] == pytest.approx(h_r.history["loss"][0], rel=1e-5)
+    for a, b in zip(weighted.weights, repeated.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
+    loss = weighted.evaluate((x, None, w), batch_size=5, verbose=0)  # batches of 5, 5, 5, 1
+    assert loss == pytest.approx(repeated.evaluate(x_repeated, verbose=0), rel=1e-5)
+    unchanged = weighted.evaluate(x, sample_weight=np.full(16, 3.0), verbose=0)
+    assert unchanged == pytest.approx(weighted.evaluate(x, verbose=0), rel=1e-5)
+
+
+def test_sample_weights_train_a_vae_from_a_pipeline_and_bad_ones_stop_the_step():
+    """The ELBO takes weights from a pipeline's (x, None, w) batches (all weights 3: the
+    unweighted step, z drawn alike); a later batch with a negative weight raises before
+    the update, naming the model, the batch and the weight; a model without per-example
+    losses (a GAN) refuses weights naming itself."""
+    from conftest import make_tiny
+
+    from tfdgm import checks
+
+    losses, states = [], []
+    for weights in (None, np.full(32, 3.0, np.float32)):
+        keras.utils.set_random_seed(0)
+        model, dataset = make_tiny("vae")
+        x = dataset.x_train[:32]
+        model.run_eagerly = True
+        data = (x,) if weights is None else (x, None, weights)
+        pipeline = tf.data.Dataset.from_tensor_slices(data).batch(16)
+        losses.append(model.fit(pipeline, verbose=0).history["loss"][0])
+        states.append([v.numpy() for v in model.weights])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for a, b in zip(*states, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    bad = np.ones(8, np.float32)
+    bad[5] = -1.0
+    before = [v.numpy() for v in model.weights]
+    with pytest.raises(ValueError, match=r"VAE: the sample weights of .* hold -1.* index \[5\]"):
+        with checks.BatchPosition(model):
+            model.train_step((tf.constant(x[:8]), None, tf.constant(bad)))
+    for a, b in zip(before, model.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    gan, _ = make_tiny("gan")  # refused before any step
+    with pytest.raises(ValueError, match="GAN does not take sample weights: its own training"):
+        gan.fit(x, sample_weight=np.ones(32), verbose=0)
+
+
 # ---------------------------------------------------------------- mixed precision
 #: How far a model's loss after a short fit under mixed_float16 may lie from its float32
 #: run from the same weights and seeds: |l16 - l32| <= MIXED_TOLERANCE * max(1, |l32|).

@@ -13,6 +13,9 @@ A model is a :class:`GenerativeModel` (a ``keras.Model``). A subclass
    stochastic estimate, e.g. importance sampling or AIS), ``"bound"`` (a lower bound such
    as an ELBO) or ``"none"`` (``log_prob`` raises :class:`NoDensityError`);
 4. says how it learns, with one of
+   - ``example_objective(x, training)`` returning per-example values ``{"loss": [batch],
+     <metric>: [batch]}``, whose batch means (weighted means under ``sample_weight``)
+     one gradient step per batch minimizes: the model then takes sample weights;
    - ``objective(x, training)`` returning a dict of float32 scalars whose ``"loss"`` is
      minimized by one gradient step per batch (the default ``training_update``);
    - ``training_update(x, labels)``: its own update of one batch (several optimizers, a
@@ -58,18 +61,6 @@ SUPPORTS = ("binary", "categorical", "real")
 #: on it, or nothing (``log_prob`` raises :class:`NoDensityError`).
 DENSITIES = ("exact", "estimate", "bound", "none")
 INITIALIZE_EXAMPLES = _inputs.INITIALIZE_EXAMPLES
-
-
-def _reducible(logs: dict) -> dict:
-    """``logs`` as Keras can reduce them: across the workers of a multi-worker strategy
-    Keras 3 takes ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar
-    (tensorflow/tensorflow#72388), so there each value becomes a 1-vector."""
-    strategy = tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
-        strategy.extended._in_multi_worker_mode()
-    ):
-        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
-    return logs
 
 
 class NoDensityError(NotImplementedError):
@@ -214,9 +205,27 @@ class GenerativeModel(keras.Model):
         return tf.cast(self.seed_generator.next(), tf.int32)
 
     # ----------------------------------------------------------------- hooks
-    def objective(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
-        """Return ``{"loss": scalar to minimize, <metric>: scalar, ...}`` for a batch."""
+    def example_objective(self, x, training: bool = False, **kwargs) -> dict[str, tf.Tensor]:
+        """Per-example ``{"loss": [batch] to minimize, <metric>: [batch], ...}`` whose
+        batch means are the objective; a model that writes it takes ``sample_weight``
+        (then sum_i w_i v_i / sum_i w_i: a weight of 2 counts an example twice)."""
         raise NotImplementedError
+
+    def objective(self, x: tf.Tensor, training: bool = False, **kwargs) -> dict[str, tf.Tensor]:
+        """Return ``{"loss": scalar to minimize, <metric>: scalar, ...}`` for a batch
+        (default: the means of ``example_objective``)."""
+        return _inputs.weighted_means(self.example_objective(x, training=training, **kwargs))
+
+    @property
+    def takes_sample_weight(self) -> bool:
+        """Whether ``fit``/``evaluate`` take ``sample_weight``: the model writes
+        ``example_objective`` and trains by the default gradient step."""
+        cls = type(self)
+        return (
+            cls.example_objective is not GenerativeModel.example_objective
+            and cls.training_update is GenerativeModel.training_update
+            and not self.uses_statistics
+        )
 
     def optimizer_groups(self) -> dict[str, list]:
         """``{group: variables}``, one optimizer each; default one group ``"model"``."""
@@ -238,6 +247,9 @@ class GenerativeModel(keras.Model):
     def training_update(self, x, labels=None) -> dict[str, tf.Tensor]:
         """One update on a batch; returns the metrics. Default: a gradient step on
         ``objective(x, training=True)["loss"]`` over the single optimizer group."""
+        return self._gradient_step(x, labels)
+
+    def _gradient_step(self, x, labels=None, weights=None) -> dict[str, tf.Tensor]:
         (group, variables), *rest = self.optimizer_groups().items()
         if rest:
             raise NotImplementedError(
@@ -245,7 +257,7 @@ class GenerativeModel(keras.Model):
             )
         optimizer = self.optimizer_for(group)
         with tf.GradientTape() as tape:
-            values = self._objective(x, labels, training=True)
+            values = self._objective(x, labels, training=True, weights=weights)
             scaled = self._scaled(values["loss"], optimizer)
         self._minimize(scaled, variables, optimizer, tape)
         return values
@@ -272,20 +284,26 @@ class GenerativeModel(keras.Model):
         return []
 
     # ----------------------------------------------------------------- steps
-    def _objective(self, x, labels, training):
-        if self.accepts_labels:
-            return self.objective(x, training=training, labels=labels)
-        return self.objective(x, training=training)
-
-    def _unpack(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return _as_float32(x)
+    def _objective(self, x, labels, training, weights=None):
+        kwargs = {"labels": labels} if self.accepts_labels else {}
+        if weights is None:
+            return self.objective(x, training=training, **kwargs)
+        values = self.example_objective(x, training=training, **kwargs)
+        return _inputs.weighted_means(values, weights)
 
     def _unpack_batch(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return _as_float32(x), y
+        """``(x, labels, weights)`` of a batch; weights as float32 ``[batch]`` or None."""
+        x, y, w = keras.utils.unpack_x_y_sample_weight(data)
+        if w is not None:
+            if not self.takes_sample_weight:
+                raise ValueError(_inputs.weights_refusal(self))
+            w = tf.reshape(tf.cast(w, tf.float32), [-1])
+        return _as_float32(x), y, w
 
-    def _batch_size(self, x):
+    def _batch_weight(self, x, weights=None):
+        """What a batch counts for in the epoch's means: its size, or its summed weights."""
+        if weights is not None:
+            return tf.reduce_sum(weights)
         return tf.shape(tf.nest.flatten(x)[0])[0]
 
     def _update_metrics(self, values: dict[str, tf.Tensor], batch_size=None) -> dict:
@@ -294,7 +312,7 @@ class GenerativeModel(keras.Model):
         weight = None if batch_size is None else tf.cast(batch_size, tf.float32)
         for tracker in self.trackers:
             tracker.update_state(values[tracker.name], sample_weight=weight)
-        return _reducible({tracker.name: tracker.result() for tracker in self.trackers})
+        return _training.reducible({tracker.name: tracker.result() for tracker in self.trackers})
 
     def _minimize(self, loss, variables, optimizer=None, tape=None):
         """Gradient step on ``loss`` (inside ``tape``) with loss scaling and replica scaling."""
@@ -309,21 +327,23 @@ class GenerativeModel(keras.Model):
         return optimizer.scale_loss(loss / tf.cast(replicas, loss.dtype))
 
     def train_step(self, data):
-        x, labels = self._unpack_batch(data)
+        x, labels, weights = self._unpack_batch(data)
         # every op of the update waits for the batch's checks (finite, in support)
         with tf.control_dependencies(_checks.batch_checks(self, data, "training")):
             if self.uses_statistics:
                 values = _training.accumulate_statistics(self, x, labels)
+            elif weights is not None:
+                values = self._gradient_step(x, labels, weights)
             else:
                 values = self.training_update(x, labels=labels)
             self.after_update()
-        return self._update_metrics(values, self._batch_size(x))
+        return self._update_metrics(values, self._batch_weight(x, weights))
 
     def test_step(self, data):
-        x, labels = self._unpack_batch(data)
+        x, labels, weights = self._unpack_batch(data)
         with tf.control_dependencies(_checks.batch_checks(self, data, "test")):
-            values = self._objective(x, labels, training=False)
-        return self._update_metrics(values, self._batch_size(x))
+            values = self._objective(x, labels, training=False, weights=weights)
+        return self._update_metrics(values, self._batch_weight(x, weights))
 
     # ----------------------------------------------------------------- contract
     def sample(self, num_samples: int, seed=None) -> tf.Tensor:
@@ -392,8 +412,7 @@ class GenerativeModel(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """Keras ``evaluate``, after checking the inputs up front."""
-        x, y, probe = _inputs.keras_inputs(self, x, y, kwargs)
-        _inputs.check_inputs(self, probe, y)
+        x, y = _inputs.evaluate_inputs(self, x, y, kwargs)
         with _checks.BatchPosition(self):  # a failed batch check: ValueError
             return super().evaluate(x, y, *args, **kwargs)
 
@@ -475,32 +494,9 @@ class GenerativeModel(keras.Model):
         """Pictures for a run folder, ``{file stem: matplotlib Figure}``: a grid of 64
         samples for image data; for 2-D data, test data beside 2,000 samples and, with a
         density, its heat map. Subclasses add to ``super().figures(dataset)``."""
-        import matplotlib.pyplot as plt
-
         from tfdgm import plotting
 
-        figures = {}
-        if self.events is not None:
-            return figures
-        if dataset.image_shape is not None:
-            samples = np.asarray(self.sample(64, seed=(0, 1)))
-            vmax = (dataset.num_categories - 1) if dataset.support == "categorical" else 1
-            figures["samples"] = plotting.image_grid(
-                samples, dataset.image_shape, title="samples", vmin=0, vmax=vmax
-            )
-        elif tuple(dataset.event_shape) == (2,):
-            more = np.asarray(self.sample(2000, seed=(0, 2)))
-            fig, axes = plt.subplots(
-                1, 2, figsize=(8, 4), sharex=True, sharey=True, layout="compressed"
-            )
-            plotting.scatter_2d(dataset.x_test, title="test data", ax=axes[0])
-            plotting.scatter_2d(more, title="model samples", ax=axes[1])
-            figures["samples"] = fig
-            if self.has_density:
-                figures["density"] = plotting.density_2d(
-                    lambda g: self.log_prob(g), data=dataset.x_test
-                )
-        return figures
+        return plotting.model_figures(self, dataset)
 
     # ----------------------------------------------------------------- export
     def export_endpoints(self) -> dict:

@@ -9,8 +9,9 @@ a ``keras.utils.PyDataset``, is checked here, in ``train_step`` and ``test_step`
 - in the graph, for every batch: every value finite and in the support (binary values
   in {0, 1}; integer categories in [0, K); real values finite), and the labels of a
   conditional model (``label_spec``) likewise. A failing ``tf.debugging.Assert`` names
-  the model, the split, the first offending value and its index; the step's update runs
-  under ``tf.control_dependencies`` of these asserts, so no weight changes first.
+  the model, the split, the first offending value and its index (sample weights must be
+  finite and >= 0); the step's update runs under ``tf.control_dependencies`` of these
+  asserts, so no weight changes first.
 
 ``fit``/``evaluate`` turn the assert's ``InvalidArgumentError`` into a ``ValueError``
 that also names the epoch and batch (:class:`BatchPosition`). XLA drops assert ops
@@ -84,7 +85,7 @@ def batch_checks(model, data, split: str = "training") -> list:
     when ``model.check_batches`` is False. Shape and dtype errors raise at trace time."""
     if not getattr(model, "check_batches", True):
         return []
-    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    x, y, weights = keras.utils.unpack_x_y_sample_weight(data)
     checks = []
     for label, (key, spec) in _specs(model).items():
         if key is not None and (not isinstance(x, dict) or key not in x):
@@ -95,7 +96,22 @@ def batch_checks(model, data, split: str = "training") -> list:
     if y is not None and label_spec is not None:
         name = f"{type(model).__name__} labels"
         checks.extend(_assert_in(tf.convert_to_tensor(y), label_spec, name, split))
+    if weights is not None:
+        checks.append(_assert_weights(tf.convert_to_tensor(weights), type(model).__name__, split))
     return checks
+
+
+def _assert_weights(weights: tf.Tensor, name: str, split: str):
+    """The assert that a batch's sample weights are finite and >= 0."""
+    w = tf.reshape(tf.cast(weights, tf.float32), [-1])
+    ok = tf.math.is_finite(w) & (w >= 0.0)
+    bad = tf.where(tf.logical_not(ok))[:1]
+    return tf.debugging.Assert(
+        tf.reduce_all(ok),
+        [f"{MARKER} {name}: the sample weights of a {split} batch hold", tf.gather_nd(w, bad),
+         "at index", bad, "; expected finite weights >= 0"],
+        summarize=8,
+    )  # fmt: skip
 
 
 def checked_pipeline(model, dataset: tf.data.Dataset, split: str) -> tf.data.Dataset:

@@ -23,7 +23,7 @@ from tfdgm import data as _data
 #: How many training examples ``fit`` hands to ``initialize(x)``.
 INITIALIZE_EXAMPLES = 512
 #: ``fit`` arguments only Keras' own array adapter handles (arrays then go to Keras).
-KERAS_ONLY = {"validation_split", "steps_per_epoch", "class_weight", "sample_weight"}
+KERAS_ONLY = {"validation_split", "steps_per_epoch", "class_weight"}
 
 
 def arrays(x, none_ok: bool = False) -> bool:
@@ -38,13 +38,64 @@ def arrays(x, none_ok: bool = False) -> bool:
     return all(isinstance(v, np.ndarray) for v in values) and bool(values)
 
 
-def _no_weights(model, weights, what: str) -> None:
-    if weights is not None:
+def weighted_means(values: dict, weights=None) -> dict:
+    """The batch means of per-example ``values`` (``{name: [batch]}``), as float32
+    scalars: sum_i w_i v_i / sum_i w_i with ``weights`` w (0 where every weight is 0),
+    else the plain means. A weight of 2 counts an example twice, a weight of 0 drops it.
+
+    >>> v = weighted_means({"loss": tf.constant([1.0, 4.0])}, tf.constant([3.0, 0.0]))
+    >>> float(v["loss"])
+    1.0
+    """
+    values = {k: tf.cast(v, tf.float32) for k, v in values.items()}
+    if weights is None:
+        return {k: tf.reduce_mean(v) for k, v in values.items()}
+    w = tf.reshape(tf.cast(weights, tf.float32), [-1])
+    total = tf.reduce_sum(w)
+    return {k: tf.math.divide_no_nan(tf.reduce_sum(w * v), total) for k, v in values.items()}
+
+
+def weights_refusal(model) -> str | None:
+    """Why ``model`` takes no sample weights (None when it does)."""
+    if model.takes_sample_weight:
+        return None
+    from tfdgm.base import GenerativeModel
+
+    name = type(model).__name__
+    if model.uses_statistics:
+        why = "it trains by summed statistics (counts, EM), which do not take weights"
+    elif type(model).training_update is not GenerativeModel.training_update:
+        why = "its own training_update (adversarial, sampling or several phases) weighs none"
+    else:
+        why = "its objective is not a mean of per-example losses here"
+    return (
+        f"{name} does not take sample weights: {why}. To weight examples, repeat or "
+        "resample them (np.repeat, tf.data's rejection_resample)"
+    )
+
+
+def check_weights(model, weights, what: str, size: int | None = None):
+    """``weights``, one per example, as float32 NumPy ``[n]`` (None stays None): refused
+    for a model that takes none, else checked finite, >= 0 and ``size`` long."""
+    if weights is None:
+        return None
+    refusal = weights_refusal(model)
+    if refusal is not None:
+        raise ValueError(f"{refusal} ({what})")
+    name = type(model).__name__
+    w = np.asarray(weights, dtype=np.float32) if not isinstance(weights, tf.data.Dataset) else None
+    if w is None or w.ndim not in (1, 2) or (w.ndim == 2 and w.shape[1] != 1):
+        shape = getattr(w, "shape", type(weights).__name__)
+        raise ValueError(f"{name}: {what} must be one weight per example, shape (n,); got {shape}")
+    w = w.reshape(-1)
+    if size is not None and len(w) != size:
+        raise ValueError(f"{name}: {what} holds {len(w)} weights for {size} examples")
+    bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+    if len(bad):
         raise ValueError(
-            f"{type(model).__name__} does not take sample weights ({what}): its objective is "
-            "an unweighted mean over examples. To weight examples, repeat or resample them "
-            "(np.repeat, tf.data's rejection_resample)"
+            f"{name}: {what}: {w[bad[0]]} at index {bad[0]}; expected finite weights >= 0"
         )
+    return w
 
 
 def _again(first, rest):
@@ -55,8 +106,9 @@ def _again(first, rest):
 
 
 def keras_inputs(model, x, y=None, options=None, what="inputs", fitting=False):
-    """``(x, y, probe)``: ``fit``/``evaluate``'s inputs as Keras takes them, and ``probe``,
-    what :func:`check_inputs` validates up front. Ordinary Keras inputs work:
+    """``(x, y, probe, weights)``: ``fit``/``evaluate``'s inputs as Keras takes them,
+    ``probe``, what :func:`check_inputs` validates up front, and the checked sample weights
+    of arrays (:func:`check_weights`; None if not given). Ordinary Keras inputs work:
 
     - a tuple ``(x,)`` or ``(x, y)`` is unpacked;
     - a list of rows (numbers or 1-D arrays) becomes one array; ``[x]`` is ``x``;
@@ -64,18 +116,22 @@ def keras_inputs(model, x, y=None, options=None, what="inputs", fitting=False):
     - a ``keras.utils.PyDataset``'s first batch is checked (later batches of all of
       these are checked in the compiled step, :mod:`tfdgm.checks`).
 
-    Sample weights (``sample_weight=``, a third tuple element) and ``class_weight`` are
-    refused with a ValueError naming the model: no tfdgm objective is weighted yet.
-    ``options`` are ``fit``'s (``fitting``) or ``evaluate``'s other keyword arguments.
+    Sample weights (``sample_weight=``, a third tuple element, a third element of a
+    pipeline's batches) are taken by a model that ``takes_sample_weight`` and refused
+    with a ValueError naming the model by any other; ``class_weight`` is refused.
+    ``options`` are ``fit``'s (``fitting``) or ``evaluate``'s other keyword arguments;
+    ``sample_weight`` is popped from them.
     """
     name = type(model).__name__
-    options = options or {}
-    _no_weights(model, options.get("sample_weight"), f"sample_weight= of {what}")
+    options = {} if options is None else options
+    weights = options.pop("sample_weight", None)
     if options.get("class_weight") is not None:
         raise ValueError(f"{name} does not take class_weight: its examples have no classes")
     if isinstance(x, tuple):
-        x, y_in, weights = keras.utils.unpack_x_y_sample_weight(x)
-        _no_weights(model, weights, f"a third element of the {what} tuple")
+        x, y_in, tuple_weights = keras.utils.unpack_x_y_sample_weight(x)
+        if tuple_weights is not None and weights is not None:
+            raise ValueError(f"{name}: sample weights given twice (sample_weight= and in x)")
+        weights = tuple_weights if weights is None else weights
         y = y_in if y is None else y
     if isinstance(x, list):
         if len(x) == 1 and model.events is None and np.ndim(x[0]) == len(model.event_shape) + 1:
@@ -99,7 +155,13 @@ def keras_inputs(model, x, y=None, options=None, what="inputs", fitting=False):
         x = _again(probe, x)  # Keras takes generators (not other iterators)
         if fitting:
             options.setdefault("shuffle", False)  # as for a pipeline: Keras would warn
-    return x, y, probe
+    if weights is not None and not arrays(x):
+        raise ValueError(
+            f"{name}: sample_weight= goes with arrays; a pipeline, generator or PyDataset "
+            "gives each batch's weights as its third element, (x, y, w) or (x, None, w)"
+        )
+    size = _data.num_examples(x) if arrays(x) else None
+    return x, y, probe, check_weights(model, weights, f"sample_weight of {what}", size)
 
 
 def check_inputs(model, x, y=None, what="inputs"):
@@ -113,8 +175,10 @@ def check_inputs(model, x, y=None, what="inputs"):
         labels = []
         for batch in x.take(4):
             batch_x, batch_y, weights = keras.utils.unpack_x_y_sample_weight(batch)
-            _no_weights(model, weights, f"a third element of the {what} pipeline's batches")
             first.append(model.validate(tf.nest.map_structure(np.asarray, batch_x)))
+            weights = None if weights is None else np.asarray(weights)
+            size = len(tf.nest.flatten(first[-1])[0])
+            check_weights(model, weights, f"the weights of the {what} pipeline's batches", size)
             labels.append(batch_y)
         if labels and all(v is not None for v in labels):
             y = np.concatenate([np.asarray(v) for v in labels])
@@ -124,8 +188,9 @@ def check_inputs(model, x, y=None, what="inputs"):
     else:
         if isinstance(x, tuple):
             x, y_in, weights = keras.utils.unpack_x_y_sample_weight(x)
-            _no_weights(model, weights, f"a third element of the {what} tuple")
             y = y_in if y is None else y
+            size = _data.num_examples(x)
+            check_weights(model, weights, f"the weights of the {what} tuple", size)
         elif (
             isinstance(x, list)
             and len(x)
@@ -177,12 +242,23 @@ def prepare(model, x):
     return tf.nest.map_structure(lambda t: tf.cast(tf.convert_to_tensor(t), tf.float32), x)
 
 
+def pipeline(x, y=None, weights=None, batch_size: int | None = None, shuffle=True):
+    """In-memory arrays (labels ``y``, sample ``weights``) as a ``tf.data`` pipeline of
+    ``(x, y, w)`` batches without autotuning (:func:`tfdgm.data.array_pipeline`)."""
+    if weights is None:
+        return _data.array_pipeline(x, y, batch_size, shuffle)
+    ds = tf.data.Dataset.from_tensor_slices((x, y, weights))
+    if shuffle:
+        ds = ds.shuffle(len(weights), reshuffle_each_iteration=True)
+    return _data.without_autotune(ds.batch(batch_size or 32).prefetch(tf.data.AUTOTUNE))
+
+
 def fit_inputs(model, x, y, batch_size, validation_data, options: dict):
     """``fit``'s inputs checked and made ready for Keras: ``(x, y, batch_size,
     validation_data, examples)``, ``examples`` being up to ``INITIALIZE_EXAMPLES``
     training examples for ``initialize`` (None when unknown). ``options`` (``fit``'s
     other keyword arguments) loses what the pipeline made here takes over."""
-    x, y, probe = keras_inputs(model, x, y, options, fitting=True)  # lists, (x,)...
+    x, y, probe, weights = keras_inputs(model, x, y, options, fitting=True)  # lists, (x,)...
     examples = check_inputs(model, probe, y)
     check_inputs(model, validation_data, what="validation_data")
     if isinstance(x, tf.data.Dataset):
@@ -190,9 +266,29 @@ def fit_inputs(model, x, y, batch_size, validation_data, options: dict):
     elif arrays(x) and arrays(y, True) and not KERAS_ONLY.intersection(options):
         # in-memory arrays as a pipeline without tf.data autotuning (what Keras builds
         # stalls at every epoch's end: tfdgm.data.without_autotune)
-        x = _data.array_pipeline(x, y, batch_size, options.pop("shuffle", True))
+        x = pipeline(x, y, weights, batch_size, options.pop("shuffle", True))
+        options["shuffle"] = False  # the pipeline shuffles (Keras would warn it ignores it)
         y, size, batch_size = None, options.pop("validation_batch_size", batch_size), None
         val = (validation_data,) if arrays(validation_data) else validation_data
-        if isinstance(val, tuple) and 0 < len(val) <= 2 and all(map(arrays, val)):
-            validation_data = _data.array_pipeline(*val, batch_size=size, shuffle=False)
+        if isinstance(val, tuple) and 0 < len(val) <= 3 and arrays(val[0]):
+            val_x, val_y, val_w = keras.utils.unpack_x_y_sample_weight(val)
+            if arrays(val_y, True):
+                size_x = _data.num_examples(val_x)
+                val_w = check_weights(model, val_w, "validation sample weights", size_x)
+                validation_data = pipeline(val_x, val_y, val_w, batch_size=size, shuffle=False)
+    elif weights is not None:  # Keras' array adapter drops weights that come without y
+        raise ValueError(
+            f"{type(model).__name__}: sample weights do not go with "
+            f"{sorted(KERAS_ONLY.intersection(options))}: split the arrays yourself"
+        )
     return x, y, batch_size, validation_data, examples
+
+
+def evaluate_inputs(model, x, y, options: dict):
+    """``evaluate``'s inputs checked and made ready for Keras, ``(x, y)``; arrays with
+    sample weights become a pipeline (Keras' adapter drops weights that come without y)."""
+    x, y, probe, weights = keras_inputs(model, x, y, options)
+    check_inputs(model, probe, y)
+    if weights is not None:
+        x, y = pipeline(x, y, weights, options.pop("batch_size", None), shuffle=False), None
+    return x, y

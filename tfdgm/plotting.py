@@ -138,3 +138,28 @@ def training_curve(history: dict, keys: Sequence[str] | None = None) -> plt.Figu
             ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
     return fig
+
+
+def model_figures(model, dataset) -> dict:
+    """``GenerativeModel.figures``' pictures, ``{file stem: Figure}``: a grid of 64 samples
+    for image data; for 2-D data, test data beside 2,000 samples and, with a density, its
+    heat map; nothing for a model of named modalities."""
+    figures = {}
+    if model.events is not None:
+        return figures
+    if dataset.image_shape is not None:
+        samples = np.asarray(model.sample(64, seed=(0, 1)))
+        vmax = (dataset.num_categories - 1) if dataset.support == "categorical" else 1
+        grid = image_grid(samples, dataset.image_shape, title="samples", vmin=0, vmax=vmax)
+        figures["samples"] = grid
+    elif tuple(dataset.event_shape) == (2,):
+        more = np.asarray(model.sample(2000, seed=(0, 2)))
+        fig, axes = plt.subplots(
+            1, 2, figsize=(8, 4), sharex=True, sharey=True, layout="compressed"
+        )
+        scatter_2d(dataset.x_test, title="test data", ax=axes[0])
+        scatter_2d(more, title="model samples", ax=axes[1])
+        figures["samples"] = fig
+        if model.has_density:
+            figures["density"] = density_2d(lambda g: model.log_prob(g), data=dataset.x_test)
+    return figures

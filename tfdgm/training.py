@@ -21,6 +21,18 @@ def clone(optimizer):
     return type(optimizer).from_config(optimizer.get_config())
 
 
+def reducible(logs: dict) -> dict:
+    """``logs`` as Keras can reduce them: across the workers of a multi-worker strategy
+    Keras 3 takes ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar
+    (tensorflow/tensorflow#72388), so there each value becomes a 1-vector."""
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    ):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
 # ---------------------------------------------------------------- optimizers
 def resolve_optimizers(model, optimizer, kwargs: dict) -> dict:
     """One optimizer per ``model.optimizer_groups()`` group from ``compile``'s arguments

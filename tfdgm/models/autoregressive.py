@@ -116,8 +116,8 @@ class AutoregressiveModel(GenerativeModel):
         x, labels = self._prepare(x), nets.class_labels(self, labels)
         return self.conditionals(x, labels).log_prob(x)
 
-    def objective(self, x, training=False, labels=None):
-        return {"loss": -tf.reduce_mean(self.conditionals(x, labels).log_prob(x))}
+    def example_objective(self, x, training=False, labels=None):
+        return {"loss": -self.conditionals(x, labels).log_prob(x)}  # -log p(x), [batch]
 
     # ------------------------------------------------------------------ sampling
     def sampling_order(self) -> list[int]:

@@ -238,8 +238,16 @@ class NormalizingFlow(GenerativeModel):
     def objective(self, x, training=False, labels=None):
         if self.target_log_prob is not None:  # reverse KL: only the batch size is used
             return {"loss": self.reverse_kl(tf.shape(x)[0])}
+        return super().objective(x, training=training, labels=labels)
+
+    def example_objective(self, x, training=False, labels=None):
         log_prob = self.distribution(batch=x if training else None, labels=labels).log_prob(x)
-        return {"loss": -tf.reduce_mean(log_prob)}
+        return {"loss": -log_prob}  # -log p(x), [batch]
+
+    @property
+    def takes_sample_weight(self) -> bool:
+        """Reverse KL ignores the batch's values, so weights have no meaning there."""
+        return super().takes_sample_weight and self.target_log_prob is None
 
     # ------------------------------------------------------------------ reverse KL
     def _check_target(self, fn):

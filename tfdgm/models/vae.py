@@ -274,14 +274,10 @@ class VAE(GenerativeModel):
             "kl": -tf.reduce_mean(log_ratio, 0),
         }
 
-    def objective(self, x, training=False, labels=None):
+    def example_objective(self, x, training=False, labels=None):
         values = self._bound(x, self.num_importance_samples, beta=self.beta, labels=labels)
-        means = {k: tf.reduce_mean(v) for k, v in values.items()}
-        return {
-            "loss": -means["elbo"],
-            "reconstruction": means["reconstruction"],
-            "kl": means["kl"],
-        }
+        return {"loss": -values["elbo"], "reconstruction": values["reconstruction"],
+                "kl": values["kl"]}  # fmt: skip
 
     # ------------------------------------------------------------------ contract
     def log_prob(self, x, num_samples: int | None = None, seed=None, chunk: int = 100, labels=None):
