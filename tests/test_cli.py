@@ -197,3 +197,25 @@ def test_help_and_cached_texts_answer_without_tensorflow(capsys, tmp_path):
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert "imported: []" in proc.stdout
     assert "latent_dim" in proc.stdout and "vae" in proc.stdout and "usage: tfdgm" in proc.stdout
+
+
+def test_the_help_cache_is_keyed_on_every_source_of_its_texts():
+    """The cached texts of `list` and `train MODEL --help` are made from the registry, the
+    run settings and the models' classes: every registered model's classes (base classes
+    included) and the functions that write the texts are defined in cli.HELP_SOURCES, so
+    an edit that can change a text changes the cache key; networks, checks and training
+    are not among them (an edit there keeps the cache)."""
+    import inspect
+
+    from tfdgm import runs, settings
+
+    package = os.path.dirname(os.path.abspath(cli.__file__))
+    keyed = set(cli._help_source_files(package))
+    for name in registry.names():
+        for cls in registry.get(name).cls.__mro__:
+            if cls.__module__.split(".")[0] == "tfdgm":
+                assert inspect.getsourcefile(cls) in keyed, (name, cls)
+    for fn in (runs.listing, settings.describe, settings.model_arguments, registry.register):
+        assert inspect.getsourcefile(fn) in keyed, fn
+    for module in ("nets.py", "checks.py", "training.py", "inputs.py", "plotting.py"):
+        assert os.path.join(package, module) not in keyed

@@ -23,6 +23,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: What the texts of ``tfdgm list`` and ``train MODEL --help`` are made from (package
+#: paths): the registry, the run settings, the datasets' table, every model family and
+#: the modules of the models' base classes. Their contents key the cached texts, so an
+#: edit elsewhere (networks, checks, training, pictures) keeps the cache;
+#: tests/test_cli.py checks every registered model's classes are defined in these.
+HELP_SOURCES = (
+    "models", "__init__.py", "adversarial.py", "base.py", "cli.py", "data.py", "dataset.py",
+    "diffusion_sampling.py", "partition.py", "registry.py", "runs.py", "settings.py",
+)  # fmt: skip
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -154,9 +163,9 @@ def _import_tensorflow_quietly() -> None:
 
 def _cached(name: str, compute) -> str:
     """``compute()``'s text, kept in ``~/.cache/tfdgm`` (or ``$XDG_CACHE_HOME/tfdgm``)
-    under a key of the package's source files (paths, sizes, modification times), so that
-    ``list`` and ``train MODEL --help`` need not import TensorFlow and every model again
-    until the code changes. Without a writable cache it just computes."""
+    under a key of the contents of :data:`HELP_SOURCES`, so that ``list`` and ``train
+    MODEL --help`` need not import TensorFlow and every model again until what they show
+    can have changed. Without a writable cache it just computes."""
     import hashlib
     import re
 
@@ -164,10 +173,9 @@ def _cached(name: str, compute) -> str:
         return compute()
     package = os.path.dirname(os.path.abspath(__file__))
     stamp = hashlib.sha256()
-    for folder, _, files in sorted(os.walk(package)):
-        for file in sorted(f for f in files if f.endswith(".py")):
-            info = os.stat(os.path.join(folder, file))
-            stamp.update(f"{folder}/{file}:{info.st_size}:{info.st_mtime_ns};".encode())
+    for path in _help_source_files(package):
+        with open(path, "rb") as f:
+            stamp.update(f"{os.path.relpath(path, package)}:".encode() + f.read())
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     path = os.path.join(root, "tfdgm", f"{name}-{stamp.hexdigest()[:16]}.txt")
     try:
@@ -189,6 +197,18 @@ def _cached(name: str, compute) -> str:
     except OSError:
         pass
     return text
+
+
+def _help_source_files(package: str) -> list[str]:
+    """The ``.py`` files of :data:`HELP_SOURCES` under ``package``, sorted."""
+    found = []
+    for source in HELP_SOURCES:
+        path = os.path.join(package, source)
+        for folder, _, files in os.walk(path):
+            found += [os.path.join(folder, f) for f in files if f.endswith(".py")]
+        if os.path.isfile(path):
+            found.append(path)
+    return sorted(found)
 
 
 def _model_help(argv: list[str]) -> str | None:
