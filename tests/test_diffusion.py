@@ -20,16 +20,16 @@ class GaussianDenoiser(keras.layers.Layer):
     eps_hat = E[eps | y_t] = sqrt(1 - abar) (abar COV + (1 - abar) I)^-1 (y_t - sqrt(abar) MU),
     i.e. -sqrt(1 - abar) times the score of q(y_t), at any (continuous) t."""
 
-    def __init__(self, schedule, **kwargs):
+    def __init__(self, schedule, mean=MU, **kwargs):
         super().__init__(**kwargs)
-        self.schedule = schedule
+        self.schedule, self.mean = schedule, np.asarray(mean)
 
     def call(self, y, t):
         ab = tf.exp(self.schedule.log_alpha_bar_at(tf.cast(t, tf.float32)))[:, None]
         omab = 1.0 - ab
         # cov_t = abar COV + (1 - abar) I = [[a, b], [b, d]], inverted in closed form
         a, b, d = ab * COV[0, 0] + omab, ab * COV[0, 1], ab * COV[1, 1] + omab
-        r = y - tf.sqrt(ab) * tf.constant(MU, tf.float32)
+        r = y - tf.sqrt(ab) * tf.constant(self.mean, tf.float32)
         r0, r1 = r[:, :1], r[:, 1:]
         solved = tf.concat([d * r0 - b * r1, a * r1 - b * r0], -1) / (a * d - b * b)
         return tf.sqrt(omab) * solved
@@ -107,17 +107,17 @@ def test_every_parametrization_recovers_y0_and_eps_from_its_target(prediction, m
     ab, omab = model._rates(t)
     y_t = tf.sqrt(ab) * y0 + tf.sqrt(omab) * eps
     target = {"epsilon": eps, "x0": y0, "v": tf.sqrt(ab) * eps - tf.sqrt(omab) * y0}[prediction]
-    monkeypatch.setattr(model, "_network", lambda y, t, ema: target)
+    monkeypatch.setattr(model, "_network", lambda y, t, ema, labels=None: target)
     y0_hat, eps_hat = model.predict(y_t, t)
     np.testing.assert_allclose(y0_hat, y0, atol=1e-4)
     np.testing.assert_allclose(eps_hat, eps, atol=1e-4)
 
 
 # ---------------------------------------------------------------- the optimal denoiser
-def _moments_close(samples, label):
-    n = len(samples)
+def _moments_close(samples, label, mean=MU):
+    n, true_mean = len(samples), mean
     mean, cov = samples.mean(0), np.cov(samples.T)
-    assert (np.abs(mean - MU) < 4 * np.sqrt(np.diag(COV) / n)).all(), (label, mean)
+    assert (np.abs(mean - true_mean) < 4 * np.sqrt(np.diag(COV) / n)).all(), (label, mean)
     # standard error of a covariance entry: sqrt((S_ii S_jj + S_ij^2) / n)
     se = np.sqrt((np.outer(np.diag(COV), np.diag(COV)) + COV**2) / n)
     assert (np.abs(cov - COV) < 4 * se).all(), (label, cov)
@@ -213,6 +213,128 @@ def test_ema_update_and_sampling_use_the_ema_weights():
         np.testing.assert_allclose(ema, 0.1 * old + 0.9 * np.array(v), rtol=1e-6)
     assert float(model.ema_updates) == 1.0
     assert not np.allclose(model.sample(5, seed=(1, 1)), samples)
+
+
+# ---------------------------------------------------------------- classifier-free guidance
+class ConditionalGaussianDenoiser(keras.layers.Layer):
+    """The optimal eps-predictors of two classes, data | y = k ~ N(MU_k, COV), MU_0 = MU and
+    MU_1 = -MU; label 2 (the null class) gets the optimal predictor of their equal mixture,
+    E[eps | y_t] = sum_k w_k(y_t) eps_k(y_t), w_k the posterior class probabilities."""
+
+    def __init__(self, schedule, **kwargs):
+        super().__init__(**kwargs)
+        self.classes = [GaussianDenoiser(schedule, mean=m) for m in (MU, -MU)]
+        self.schedule = schedule
+
+    def call(self, y, t, labels=None):
+        eps = tf.stack([c(y, t) for c in self.classes])  # (2, batch, 2)
+        # q(y_t | k) = N(sqrt(abar) MU_k, C_t) with eps_k = sqrt(1 - abar) C_t^-1 r_k, so
+        # log q(y_t | k) = -r_k^T C_t^-1 r_k / 2 + const = -r_k . eps_k / (2 sqrt(1 - abar))
+        ab = tf.exp(self.schedule.log_alpha_bar_at(tf.cast(t, tf.float32)))[:, None]
+        means = tf.constant(np.stack([MU, -MU])[:, None], tf.float32)
+        r = y - tf.sqrt(ab) * means
+        logits = -tf.reduce_sum(r * eps, -1) / (2 * tf.sqrt(1.0 - ab[:, 0]))  # (2, batch)
+        mixture = tf.reduce_sum(tf.nn.softmax(logits, 0)[..., None] * eps, 0)
+        labels = tf.fill(tf.shape(y)[:1], 2) if labels is None else labels
+        picks = tf.one_hot(labels, 3, axis=0)[..., None]  # (3, batch, 1)
+        return tf.reduce_sum(picks * tf.concat([eps, mixture[None]], 0), 0)
+
+
+def conditional_model(num_timesteps, **kwargs):
+    schedule = NoiseSchedule(num_timesteps)
+    denoiser = ConditionalGaussianDenoiser(schedule)
+    return DDPM((2,), num_timesteps, denoiser=denoiser, num_classes=2, seed=0, **kwargs)
+
+
+class MixtureDenoiser(keras.layers.Layer):
+    """The null branch of :class:`ConditionalGaussianDenoiser` as an unconditional layer."""
+
+    def __init__(self, schedule, **kwargs):
+        super().__init__(**kwargs)
+        self.conditional = ConditionalGaussianDenoiser(schedule)
+
+    def call(self, y, t):
+        return self.conditional(y, t)
+
+
+def test_guidance_zero_is_the_conditional_and_minus_one_the_unconditional_model():
+    T, n, seed = 50, 200, (5, 6)
+    model = conditional_model(T)
+    as_given = dict(seed=seed, num_steps=10, sampler="ddim", eta=0.5)
+    for k, mean in enumerate((MU, -MU)):  # w = 0: draw for draw the class's own model
+        alone = DDPM((2,), T, denoiser=GaussianDenoiser(NoiseSchedule(T), mean=mean), seed=0)
+        np.testing.assert_allclose(
+            model.sample(n, labels=k, **as_given), alone.sample(n, **as_given), atol=1e-4
+        )
+    mixture = DDPM((2,), T, denoiser=MixtureDenoiser(NoiseSchedule(T)), seed=0)
+    np.testing.assert_allclose(  # w = -1: the unconditional (null) branch
+        model.sample(n, labels=1, guidance_scale=-1.0, **as_given),
+        mixture.sample(n, **as_given),
+        atol=1e-4,
+    )
+    # w = 2 guides away from the null branch: eps = 3 eps(., y) - 2 eps(., null)
+    y_t = tf.constant(np.random.default_rng(0).normal(size=(8, 2)), tf.float32)
+    labels = tf.constant([0, 1] * 4)
+    _, guided = model.predict(y_t, 20, labels=labels, guidance_scale=2.0)
+    _, conditional = model.predict(y_t, 20, labels=labels, guidance_scale=0.0)
+    _, unconditional = model.predict(y_t, 20)
+    np.testing.assert_allclose(guided, 3 * conditional - 2 * unconditional, atol=1e-5)
+    assert np.abs(np.asarray(conditional) - np.asarray(unconditional)).max() > 0.1
+
+
+def test_conditional_ode_velocity_is_the_class_models():
+    # with w = 0 the flow of class 1 is the flow of N(-MU, COV)'s own optimal denoiser, whose
+    # log-density test_probability_flow_ode_gives_the_true_log_density checks (solving both
+    # ODEs, log_prob(x, labels=1, method="ode") agreed to 1e-4: 60 s, too slow to keep here)
+    T = 20
+    alone = DDPM((2,), T, denoiser=GaussianDenoiser(NoiseSchedule(T), mean=-MU), seed=0)
+    y = tf.constant(np.random.default_rng(1).normal(size=(4, 2)), tf.float32)
+    model = conditional_model(T)
+    for t in (0.5, 7.3, 20.0):
+        given = np.asarray(model.ode_velocity(y, t, labels=tf.ones(4, tf.int32)))
+        np.testing.assert_allclose(given, alone.ode_velocity(y, t), rtol=1e-5, atol=1e-7)
+        other = model.ode_velocity(y, t, labels=tf.zeros(4, tf.int32))
+        assert np.abs(np.asarray(other) - given).max() > 0.1 * np.abs(given).max()
+
+
+def test_label_dropout_trains_the_null_class():
+    model = DDPM((2,), 10, units=8, num_blocks=1, embedding_dim=4, num_classes=3, seed=0)
+    labels = np.arange(20000) % 3
+    for p, expected in [(0.0, 0.0), (1.0, 1.0), (0.3, 0.3)]:
+        model.label_dropout = p
+        dropped = np.asarray(model.drop_labels(labels, (1, 2)))
+        null = dropped == 3
+        assert abs(null.mean() - expected) < 4 * np.sqrt(0.25 / len(labels)), (p, null.mean())
+        np.testing.assert_array_equal(dropped[~null], labels[~null])  # the rest unchanged
+    seen = []
+    model.label_dropout = 1.0
+    model._network = lambda y, t, ema, labels=None: seen.append(labels) or y
+    model.objective(np.zeros((6, 2), "float32"), labels=np.zeros(6))
+    np.testing.assert_array_equal(seen[0], 3)
+
+
+def test_conditional_denoisers_read_the_label_and_none_is_the_null_class():
+    from tfdgm import denoisers
+
+    x, t = np.random.default_rng(0).normal(size=(3, 64)).astype("float32"), np.ones(3, "float32")
+    for net in (
+        denoisers.DenoisingMLP(64, units=8, num_blocks=1, embedding_dim=4, num_classes=3),
+        denoisers.DenoisingUNet((8, 8), filters=4, embedding_dim=8, num_classes=3),
+    ):
+        out = [np.asarray(net(x, t, labels=np.full(3, k))) for k in range(4)]
+        assert np.abs(out[0] - out[1]).max() > 1e-6
+        np.testing.assert_allclose(net(x, t), out[3], atol=1e-6)
+
+
+def test_conditional_bound_of_binary_data_sums_to_at_most_one_for_each_label():
+    model = DDPM((3,), 10, support="binary", units=8, num_blocks=1, embedding_dim=4, seed=0,
+                 num_classes=2, guidance_scale=1.0)  # fmt: skip
+    space = np.array(np.meshgrid(*[[0.0, 1.0]] * 3)).reshape(3, -1).T.astype(np.float32)
+    for k in range(2):
+        elbo = model.elbo(space, seed=(0, 0), labels=np.full(8, k))
+        assert 0.0 < np.exp(np.asarray(elbo, np.float64)).sum() <= 1.0 + 1e-6
+    with pytest.raises(ValueError, match="needs labels"):
+        model.elbo(space)
 
 
 @pytest.mark.slow

@@ -2,7 +2,9 @@
 
 :class:`DenoisingMLP` (a residual MLP) for vectors and :class:`DenoisingUNet` for images
 (8x8 digits, 28x28 MNIST), both ``call(x, t)`` with x ``[batch, D]`` (or images) and float
-timesteps t ``[batch]``. They are registered under the same Keras names as when they lived
+timesteps t ``[batch]``; with ``num_classes=K`` also ``call(x, t, labels)``, a learned class
+embedding added to the time embedding, label K (or ``labels=None``) the null class of
+classifier-free guidance. They are registered under the same Keras names as when they lived
 in :mod:`tfdgm.nets` (package ``"tfdgm"``), so ``.keras`` files saved before still load.
 """
 
@@ -67,14 +69,40 @@ class TimeEmbedding(keras.layers.Layer):
         return self.out(self.hidden(self.sinusoidal(t)))
 
 
+class ClassEmbedding(keras.layers.Layer):
+    """Labels y in [0, K] -> a learned code of ``dim`` added to the time code; y = K (and
+    ``labels=None``) is the null class of classifier-free guidance (Ho & Salimans, 2022)."""
+
+    def __init__(self, num_classes: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.table = keras.layers.Embedding(self.num_classes + 1, dim)
+
+    def call(self, labels):
+        return self.table(keras.ops.cast(labels, "int32"))
+
+    def code(self, labels, batch):
+        """The codes of ``labels`` ``[batch]``, or of the null class when None."""
+        if labels is None:
+            labels = keras.ops.full((batch,), self.num_classes, "int32")
+        return self(labels)
+
+
+def _class_embedding(num_classes, dim):
+    if num_classes is not None and int(num_classes) < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    return None if num_classes is None else ClassEmbedding(num_classes, dim)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DenoisingMLP(keras.layers.Layer):
     """Residual MLP f(x_t, t) for vector data, the time entering every block:
 
-        h_0 = W_in x_t,   e = MLP(SinusoidalEmbedding(t)),
+        h_0 = W_in x_t,   e = MLP(SinusoidalEmbedding(t)) [+ C[y]],
         h_k = h_{k-1} + W_k2 act(W_k1 act(h_{k-1}) + U_k e),   f = W_out act(h_K).
 
-    ``call(x, t)``: x ``[batch, D]``, t ``[batch]`` (float timesteps) -> ``[batch, output_dim]``.
+    ``call(x, t, labels=None)``: x ``[batch, D]``, t ``[batch]`` (float timesteps), labels
+    ``[batch]`` in [0, K] (class-conditional only) -> ``[batch, output_dim]``.
 
     Args:
         output_dim: D (the prediction has the data's shape).
@@ -82,6 +110,7 @@ class DenoisingMLP(keras.layers.Layer):
         num_blocks: K.
         embedding_dim: width of the time embedding.
         activation: hidden activation.
+        num_classes: K of a class-conditional denoiser (:class:`ClassEmbedding`), or None.
 
     >>> net = DenoisingMLP(2, units=8, num_blocks=1, embedding_dim=4)
     >>> net(np.zeros((3, 2), "float32"), np.ones(3, "float32")).shape
@@ -95,16 +124,19 @@ class DenoisingMLP(keras.layers.Layer):
         num_blocks: int = 3,
         embedding_dim: int = 64,
         activation: str = "silu",
+        num_classes: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.output_dim = int(output_dim)
+        self.num_classes = None if num_classes is None else int(num_classes)
         self.units = int(units)
         self.num_blocks = int(num_blocks)
         self.embedding_dim = int(embedding_dim)
         self.activation = activation
         self._act = keras.activations.get(activation)
         self.embed = TimeEmbedding(self.embedding_dim, activation)
+        self.classes = _class_embedding(num_classes, self.embedding_dim)
         self.inp = keras.layers.Dense(self.units)
         self.blocks = [
             (
@@ -116,11 +148,13 @@ class DenoisingMLP(keras.layers.Layer):
         ]
         self.out = keras.layers.Dense(self.output_dim)
 
-    def build(self, x_shape, t_shape=None):
+    def build(self, x_shape, t_shape=None, labels_shape=None):
         self.call(keras.ops.zeros((1, x_shape[-1])), keras.ops.zeros((1,)))
 
-    def call(self, x, t):
+    def call(self, x, t, labels=None):
         e = self.embed(t)
+        if self.classes is not None:
+            e = e + self.classes.code(labels, keras.ops.shape(x)[0])
         h = self.inp(x)
         for first, time, second in self.blocks:
             h = h + second(self._act(first(self._act(h)) + time(e)))
@@ -134,6 +168,7 @@ class DenoisingMLP(keras.layers.Layer):
             "num_blocks": self.num_blocks,
             "embedding_dim": self.embedding_dim,
             "activation": self.activation,
+            "num_classes": self.num_classes,
         }
 
 
@@ -180,6 +215,7 @@ class DenoisingUNet(keras.layers.Layer):
         channel_mult: width multipliers of the levels (one downsampling each).
         embedding_dim: width of the time embedding.
         groups: groups of the group normalizations (reduced to divide each width).
+        num_classes: K of a class-conditional denoiser (``call(x, t, labels)``), or None.
 
     >>> net = DenoisingUNet((8, 8), filters=4, embedding_dim=8)
     >>> net(np.zeros((2, 64), "float32"), np.ones(2, "float32")).shape
@@ -193,9 +229,11 @@ class DenoisingUNet(keras.layers.Layer):
         channel_mult: Sequence[int] = (1, 2),
         embedding_dim: int = 64,
         groups: int = 8,
+        num_classes: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.num_classes = None if num_classes is None else int(num_classes)
         self.image_shape = tuple(int(d) for d in image_shape)
         if len(self.image_shape) == 2:
             self.image_shape = self.image_shape + (1,)
@@ -205,6 +243,7 @@ class DenoisingUNet(keras.layers.Layer):
         self.groups = int(groups)
         widths = [self.filters * m for m in self.channel_mult]
         self.embed = TimeEmbedding(self.embedding_dim)
+        self.classes = _class_embedding(num_classes, self.embedding_dim)
         self.inp = keras.layers.Conv2D(self.filters, 3, padding="same")
         self.down = [
             (ResidualBlock(w, self.groups), keras.layers.Conv2D(w, 3, 2, "same")) for w in widths
@@ -214,13 +253,16 @@ class DenoisingUNet(keras.layers.Layer):
         self.norm = keras.layers.GroupNormalization(math.gcd(self.groups, self.filters))
         self.out = keras.layers.Conv2D(self.image_shape[-1], 3, padding="same")
 
-    def build(self, x_shape, t_shape=None):
+    def build(self, x_shape, t_shape=None, labels_shape=None):
         self.call(keras.ops.zeros((1, *self.image_shape)), keras.ops.zeros((1,)))
 
-    def call(self, x, t):
+    def call(self, x, t, labels=None):
         flat = len(x.shape) == 2
         h = keras.ops.reshape(x, (-1, *self.image_shape))
-        e = keras.ops.silu(self.embed(t))
+        e = self.embed(t)
+        if self.classes is not None:
+            e = e + self.classes.code(labels, keras.ops.shape(h)[0])
+        e = keras.ops.silu(e)
         h = self.inp(h)
         skips = []
         for block, downsample in self.down:
@@ -243,4 +285,5 @@ class DenoisingUNet(keras.layers.Layer):
             "channel_mult": self.channel_mult,
             "embedding_dim": self.embedding_dim,
             "groups": self.groups,
+            "num_classes": self.num_classes,
         }

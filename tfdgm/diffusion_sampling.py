@@ -17,7 +17,8 @@ steps
 deterministic at eta = 0 (and invertible: :meth:`DiffusionSampling.encode`), the ancestral
 sampler at eta = 1. The probability-flow ODE dy/du = -beta(u)/2 [y - eps_hat/sqrt(1 - abar(u))]
 carries the same marginals (Song et al., 2021b); its log-density follows from the
-instantaneous change of variables (:mod:`tfdgm.ode`).
+instantaneous change of variables (:mod:`tfdgm.ode`). A class-conditional model's chains
+and ODE are guided towards given labels (classifier-free guidance, ``predict(labels=...)``).
 
 References:
     Ho, Jain & Abbeel, Denoising Diffusion Probabilistic Models, NeurIPS 2020.
@@ -33,7 +34,7 @@ import math
 
 import tensorflow as tf
 
-from tfdgm import ode
+from tfdgm import nets, ode
 
 SAMPLERS = ("ddpm", "ddim")
 #: ``log_prob(method="ode")`` takes the exact divergence (D backward passes) up to this many
@@ -50,9 +51,11 @@ class DiffusionSampling:
         grid = tf.linspace(0.0, float(self.num_timesteps), steps + 1)
         return tf.cast(tf.round(grid), tf.int32)
 
-    def _chain(self, y, seed, num_steps, eta, mode: str, keep: bool = False, iterations: int = 0):
+    def _chain(self, y, seed, num_steps, eta, labels, mode, keep=False, iterations=0, w=None):
         """Run a chain from y at tau_S (``"ancestral"``, ``"ddim"``) down to 0, or the DDIM
-        encoder from y at 0 up to tau_S (``"encode"``). Returns y (and every state)."""
+        encoder from y at 0 up to tau_S (``"encode"``), guided towards ``labels`` (None:
+        unconditional) with scale ``w``. Returns y (and every state)."""
+        guide = dict(labels=labels, guidance_scale=w)
         taus = self.timesteps(num_steps)
         steps = tf.shape(taus)[0] - 1
         states = tf.TensorArray(tf.float32, size=steps + 1, element_shape=y.shape)
@@ -65,14 +68,14 @@ class DiffusionSampling:
                 ab_t, omab_t = self._rates(t)
                 y_s, y_t = y, y
                 for _ in range(1 + iterations):  # first: eps_hat at (y_s, t)
-                    _, eps = self.predict(y_t, t, clip=False)
+                    _, eps = self.predict(y_t, t, clip=False, **guide)
                     y_t = (
                         tf.sqrt(ab_t / ab_s) * (y_s - tf.sqrt(omab_s) * eps) + tf.sqrt(omab_t) * eps
                     )
                 y = y_t
             else:
                 t, s = taus[steps - i], taus[steps - i - 1]
-                y0, eps = self.predict(y, t, clip=None if mode != "decode" else False)
+                y0, eps = self.predict(y, t, clip=None if mode != "decode" else False, **guide)
                 noise = tf.random.stateless_normal(
                     tf.shape(y), tf.random.experimental.stateless_fold_in(seed, i)
                 )
@@ -90,12 +93,18 @@ class DiffusionSampling:
         _, y, states = tf.while_loop(lambda i, *_: i < steps, step, (0, y, states))
         return (y, states.stack()) if keep else y
 
-    def _compiled(self, mode: str, keep: bool = False, iterations: int = 0):
-        chain = lambda y, seed, steps, eta: self._chain(y, seed, steps, eta, mode, keep, iterations)
-        return self._function((mode, keep, iterations), chain)
+    def _compiled(self, mode: str, keep: bool = False, iterations: int = 0, w=None):
+        """The chain as a graph function of (y, seed, steps, eta, labels); ``w`` (the guidance
+        scale, default the model's) is fixed in it."""
+        w = self.guidance_scale if w is None else float(w)
+        chain = lambda y, seed, steps, eta, labels: self._chain(
+            y, seed, steps, eta, labels, mode, keep, iterations, w
+        )
+        return self._function((mode, keep, iterations, w), chain)
 
-    def _start(self, num_samples, seed, num_steps, sampler, eta):
-        """(chain mode, (y_T ~ N(0, I), chain seed, steps, eta)) with the model's defaults."""
+    def _start(self, num_samples, seed, num_steps, sampler, eta, labels=None):
+        """(chain mode, (y_T ~ N(0, I), chain seed, steps, eta, labels)) with the model's
+        defaults; a conditional model's labels checked, broadcast, or drawn uniformly."""
         sampler = self.sampler if sampler is None else sampler
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -103,69 +112,88 @@ class DiffusionSampling:
         num_steps = tf.cast(default if num_steps is None else num_steps, tf.int32)
         num_steps = tf.where(num_steps > 0, num_steps, default)  # 0: the default (export)
         eta = self.eta if eta is None else eta
-        seed_T, seed_chain = tf.unstack(tf.random.experimental.stateless_split(self._seed(seed), 2))
+        seed = self._seed(seed)
+        seed_T, seed_chain = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         y = tf.random.stateless_normal(tf.stack([num_samples, *self.event_shape]), seed_T)
-        args = (y, seed_chain, tf.cast(num_steps, tf.int32), tf.cast(eta, tf.float32))
+        seed_labels = tf.random.experimental.stateless_fold_in(seed, 3)
+        labels = nets.class_labels(self, labels, num_samples, seed_labels)
+        args = (y, seed_chain, tf.cast(num_steps, tf.int32), tf.cast(eta, tf.float32), labels)
         return ("ancestral" if sampler == "ddpm" else "ddim"), args
 
-    def sample(self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None):
+    def sample(
+        self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None,
+        labels=None, guidance_scale=None,
+    ):  # fmt: skip
         """Samples, float32 ``[num_samples, *event_shape]``: y_T ~ N(0, I), then ``num_steps``
         (default ``sample_steps`` or T) steps of the ancestral DDPM sampler (``"ddpm"``,
         respaced when fewer than T) or of DDIM (``"ddim"``, with ``eta``); the last yhat_0 is
-        mapped to the data (discrete data: the nearest level, the decoder's mode)."""
-        mode, args = self._start(num_samples, seed, num_steps, sampler, eta)
-        return self.denormalize(self._compiled(mode)(*args))
+        mapped to the data (discrete data: the nearest level, the decoder's mode). A
+        conditional model draws ``labels`` (one for all, one per sample, or uniform when
+        None), guided with ``guidance_scale`` (default the model's)."""
+        mode, args = self._start(num_samples, seed, num_steps, sampler, eta, labels)
+        return self.denormalize(self._compiled(mode, w=guidance_scale)(*args))
 
-    def reverse_chain(self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None):
+    def reverse_chain(
+        self, num_samples: int, seed=None, num_steps=None, sampler=None, eta=None, labels=None
+    ):
         """Every state of a sampling chain in data units (unquantized), ``[S + 1, n, ...]``,
         from y_T (index 0) to the sample (index S)."""
-        mode, args = self._start(num_samples, seed, num_steps, sampler, eta)
+        mode, args = self._start(num_samples, seed, num_steps, sampler, eta, labels)
         _, states = self._compiled(mode, keep=True)(*args)
         return self.denormalize(states, quantize=False)
 
-    def encode(self, x, num_steps=None, iterations: int = 2) -> tf.Tensor:
+    def encode(self, x, num_steps=None, iterations: int = 2, labels=None) -> tf.Tensor:
         """DDIM (eta = 0) run forwards, data x -> y_T ``[batch, *event_shape]`` (unclipped):
         each step solves the decoder's step for y_t by ``iterations`` fixed-point iterations
         after the usual explicit guess (eps_hat taken at (y_s, t); ``iterations=0``)."""
         steps = tf.cast(num_steps or self.num_timesteps, tf.int32)
         y0 = self.normalize(self._prepare(x))
         return self._compiled("encode", iterations=int(iterations))(
-            y0, tf.zeros([2], tf.int32), steps, tf.constant(0.0)
+            y0, tf.zeros([2], tf.int32), steps, tf.constant(0.0), nets.class_labels(self, labels)
         )
 
-    def decode(self, y_T, num_steps=None) -> tf.Tensor:
+    def decode(self, y_T, num_steps=None, labels=None) -> tf.Tensor:
         """DDIM (eta = 0) from y_T to the data, unquantized and unclipped (inverse of encode)."""
         steps = tf.cast(num_steps or self.num_timesteps, tf.int32)
-        y_T = tf.cast(y_T, tf.float32)
-        y = self._compiled("decode")(y_T, tf.zeros([2], tf.int32), steps, tf.constant(0.0))
+        y_T, labels = tf.cast(y_T, tf.float32), nets.class_labels(self, labels)
+        y = self._compiled("decode")(y_T, tf.zeros([2], tf.int32), steps, tf.constant(0.0), labels)
         return self.denormalize(y, quantize=False)
 
     # ------------------------------------------------------------------ probability-flow ODE
-    def ode_velocity(self, y, t) -> tf.Tensor:
+    def ode_velocity(self, y, t, labels=None) -> tf.Tensor:
         """dy/dt = -beta(t)/2 [y - eps_hat(y, t)/sqrt(1 - abar(t))], continuous t in (0, T]."""
-        _, eps = self.predict(y, t, clip=False)
+        _, eps = self.predict(y, t, clip=False, labels=labels)
         return -0.5 * self.schedule.beta_at(t) * (y - eps / tf.sqrt(self._rates(t)[1]))
 
     def ode_log_prob(
-        self, x, seed=None, t_min: float = 1.0, exact_trace=None, rtol=1e-5, atol=1e-5
-    ):
+        self, x, seed=None, t_min: float = 1.0, exact_trace=None, rtol=1e-5, atol=1e-5,
+        labels=None,
+    ):  # fmt: skip
         """Exact log-density (nats, data units) of the probability-flow ODE model, ``[batch]``.
 
         The ODE carries N(0, I) at t = T to t = ``t_min`` (default 1, the first trained step:
         the density of the data blurred by N(0, 1 - abar_1) in diffusion units); the density
         follows from the instantaneous change of variables (:func:`tfdgm.ode.flow_log_prob`),
         with the exact divergence up to ``EXACT_TRACE_MAX_DIM`` dimensions (or as
-        ``exact_trace`` says) and Hutchinson's estimator above. Real-valued data only.
+        ``exact_trace`` says) and Hutchinson's estimator above. Real-valued data only. A conditional
+        model's flow is guided towards ``labels`` (the model's ``guidance_scale``).
         """
         if self._levels:
             raise ValueError("ode_log_prob is a density of real-valued data; use the bound")
         exact = self.event_size <= EXACT_TRACE_MAX_DIM if exact_trace is None else exact_trace
         shape = [-1, *self.event_shape]
-        velocity = lambda y, t: tf.reshape(self.ode_velocity(tf.reshape(y, shape), t), tf.shape(y))
-        solve = lambda y, seed: ode.flow_log_prob(
-            velocity, y, t_min, self.num_timesteps, ode.standard_normal_log_prob, exact, seed,
-            rtol, atol,
-        )  # fmt: skip
+        labels = nets.class_labels(self, labels)
+
+        def solve(y, seed, labels):
+            velocity = lambda y, t: tf.reshape(
+                self.ode_velocity(tf.reshape(y, shape), t, labels), tf.shape(y)
+            )
+            return ode.flow_log_prob(
+                velocity, y, t_min, self.num_timesteps, ode.standard_normal_log_prob, exact,
+                seed, rtol, atol,
+            )  # fmt: skip
+
         y0 = tf.reshape(self.normalize(self._prepare(x)), [-1, self.event_size])
-        log_p = self._function(("ode", t_min, exact, rtol, atol), solve)(y0, self._seed(seed))
+        key = ("ode", t_min, exact, rtol, atol, self.guidance_scale)
+        log_p = self._function(key, solve)(y0, self._seed(seed), labels)
         return log_p - self.event_size * math.log(self.scale)

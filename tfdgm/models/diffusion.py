@@ -35,6 +35,16 @@ y_s = sqrt(abar_s) yhat_0 + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z, sigma 
 eta = 0 is deterministic (and invertible: :meth:`DDPM.encode`), eta = 1 is the ancestral sampler.
 Sampling and the bound use exponential-moving-average (EMA) weights of the network.
 
+With ``num_classes=K`` the model is class-conditional with classifier-free guidance (Ho &
+Salimans, 2022): f(y_t, t, c) sees a label c in [0, K] (K the null class), training replaces
+the label by the null class with probability ``label_dropout``, and sampling uses
+
+    f_w(y_t, t, y) = (1 + w) f(y_t, t, y) - w f(y_t, t, null),   w = ``guidance_scale``
+
+(w = 0: the conditional model, w = -1: the unconditional one; diffusers' scale is 1 + w). Every
+parametrization is affine in f at fixed (y_t, t), so guiding f guides eps_hat. ``fit(x, y)``,
+``sample(n, labels=...)``, ``log_prob(x, labels=...)`` (the bound of the guided reverse process).
+
 References:
     Sohl-Dickstein et al., Deep Unsupervised Learning using Nonequilibrium Thermodynamics, 2015.
     Ho, Jain & Abbeel, Denoising Diffusion Probabilistic Models, NeurIPS 2020.
@@ -42,6 +52,7 @@ References:
     Nichol & Dhariwal, Improved Denoising Diffusion Probabilistic Models, ICML 2021.
     Song et al., Score-Based Generative Modeling through Stochastic Differential Equations, 2021b.
     Salimans & Ho, Progressive Distillation for Fast Sampling of Diffusion Models, ICLR 2022.
+    Ho & Salimans, Classifier-Free Diffusion Guidance, 2022.
     Grathwohl et al., FFJORD, ICLR 2019 (Hutchinson's trace estimator).
 """
 
@@ -57,6 +68,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import denoisers, metrics, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.data import EventSpec
 from tfdgm.diffusion_sampling import SAMPLERS, DiffusionSampling
 from tfdgm.schedules import NoiseSchedule
 
@@ -75,7 +87,7 @@ DATASETS = tuple(
 _CONFIG = (
     "event_shape num_timesteps prediction ema_decay support variance clip_denoised shift scale "
     "sampler sample_steps eta architecture image_shape filters channel_mult units num_blocks "
-    "embedding_dim"
+    "embedding_dim num_classes guidance_scale label_dropout"
 ).split()
 
 
@@ -109,6 +121,7 @@ def _normal(loc, scale, event_rank):
         "ddim": dict(sampler="ddim", sample_steps=5),
         "binary": dict(dataset="digits"),
         "8gaussians": dict(dataset="8gaussians"),
+        "conditional": dict(num_classes=10, guidance_scale=1.0),
     },
     description="denoising diffusion (DDPM/DDIM sampling, variational bound)",
 )
@@ -136,6 +149,10 @@ class DDPM(DiffusionSampling, GenerativeModel):
         image_shape, filters, channel_mult: the default U-Net.
         units, num_blocks: the default MLP.
         embedding_dim: width of the default network's time embedding.
+        num_classes: K of a class-conditional model with classifier-free guidance (the
+            denoiser takes labels in [0, K], K the null class), or None.
+        guidance_scale: w, sampling (and the bound) with (1 + w) f(., y) - w f(., null).
+        label_dropout: probability that training replaces a label by the null class.
 
     >>> model = DDPM((2,), num_timesteps=10, units=8, num_blocks=1, embedding_dim=4, seed=0)
     >>> model.sample(3, seed=(1, 2)).shape, model.log_prob(np.zeros((4, 2), "float32")).shape
@@ -168,6 +185,9 @@ class DDPM(DiffusionSampling, GenerativeModel):
         units: int = 128,
         num_blocks: int = 3,
         embedding_dim: int = 64,
+        num_classes: int | None = None,
+        guidance_scale: float = 0.0,
+        label_dropout: float = 0.1,
         seed: int | None = None,
         **kwargs,
     ):
@@ -180,6 +200,10 @@ class DDPM(DiffusionSampling, GenerativeModel):
             raise ValueError("architecture must be 'mlp' or 'unet' (with image_shape)")
         if int(num_timesteps) < 2:
             raise ValueError(f"num_timesteps must be >= 2, got {num_timesteps}")
+        if num_classes is not None and int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if not 0.0 <= float(label_dropout) <= 1.0:
+            raise ValueError(f"label_dropout must be in [0, 1], got {label_dropout}")
         if support == "binary":
             num_categories = 2
         super().__init__(event_shape, support, num_categories, seed=seed, **kwargs)
@@ -195,11 +219,17 @@ class DDPM(DiffusionSampling, GenerativeModel):
         self.filters, self.channel_mult = int(filters), tuple(int(m) for m in channel_mult)
         self.units, self.num_blocks = int(units), int(num_blocks)
         self.embedding_dim = int(embedding_dim)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.guidance_scale, self.label_dropout = float(guidance_scale), float(label_dropout)
+        if self.num_classes is not None:
+            self.accepts_labels = True
+            self.label_spec = EventSpec((), "categorical", self.num_classes)
+        classes = {"num_classes": self.num_classes, "name": "denoiser"}
         if denoiser is None and architecture == "unet":
             unet = (self.image_shape, self.filters, self.channel_mult, self.embedding_dim)
-            denoiser = denoisers.DenoisingUNet(*unet, name="denoiser")
+            denoiser = denoisers.DenoisingUNet(*unet, **classes)
         self.denoiser = nets.deserialize(denoiser) or denoisers.DenoisingMLP(
-            self.event_size, self.units, self.num_blocks, self.embedding_dim, name="denoiser"
+            self.event_size, self.units, self.num_blocks, self.embedding_dim, **classes
         )
         self._functions = _Functions()
         self.build()
@@ -304,22 +334,42 @@ class DDPM(DiffusionSampling, GenerativeModel):
         c0, ct, var, _ = self._posterior_moments(t, s)
         return _normal(c0 * y0 + ct * y_t, tf.sqrt(var), len(self.event_shape))
 
-    def _network(self, y, t, ema: bool):
+    def _network(self, y, t, ema: bool, labels=None):
+        """f(y, t) (f(y, t, c) with labels c of a conditional model, None: the null class)."""
         n = tf.shape(y)[0]
         flat = tf.reshape(y, [n, self.event_size])
         times = tf.broadcast_to(tf.cast(t, tf.float32), [n])
+        given = {} if self.num_classes is None else {"labels": labels}
         if ema:
             state = [tf.convert_to_tensor(v) for v in self.denoiser.non_trainable_variables]
             ema_values = [tf.convert_to_tensor(v) for v in self.ema_weights]
-            out, _ = self.denoiser.stateless_call(ema_values, state, flat, times)
+            out, _ = self.denoiser.stateless_call(ema_values, state, flat, times, **given)
         else:
-            out = self.denoiser(flat, times)
+            out = self.denoiser(flat, times, **given)
         return tf.reshape(tf.cast(out, tf.float32), tf.shape(y))
 
-    def predict(self, y_t, t, ema: bool = True, clip: bool | None = None):
+    def _guided(self, y, t, ema, labels, guidance_scale):
+        """(1 + w) f(y, t, labels) - w f(y, t, null), both branches in one batch; f(y, t,
+        null) without labels, f(y, t, labels) alone at w = 0."""
+        w = self.guidance_scale if guidance_scale is None else guidance_scale
+        if labels is None or (isinstance(w, (int, float)) and w == 0):
+            return self._network(y, t, ema, labels)
+        t = tf.convert_to_tensor(t)
+        t = t if t.shape.rank == 0 else tf.concat([t, t], 0)
+        null = tf.fill(tf.shape(labels), self.num_classes)
+        both = self._network(tf.concat([y, y], 0), t, ema, tf.concat([labels, null], 0))
+        conditional, unconditional = tf.split(both, 2)
+        return (1.0 + w) * conditional - w * unconditional
+
+    def predict(
+        self, y_t, t, ema: bool = True, clip: bool | None = None, labels=None, guidance_scale=None
+    ):
         """(yhat_0, eps_hat) from the network at (y_t, t), EMA weights by default; yhat_0 is
-        clipped to [-1, 1] (and eps_hat re-derived from it) when ``clip_denoised``."""
-        f = self._network(y_t, t, ema)
+        clipped to [-1, 1] (and eps_hat re-derived from it) when ``clip_denoised``. A
+        conditional model is guided towards ``labels`` int32 ``[batch]`` (the module
+        docstring; w defaults to ``guidance_scale``); without labels it is its unconditional
+        branch."""
+        f = self._guided(y_t, t, ema, labels, guidance_scale)
         ab, omab = self._rates(t)
         if self.prediction == "epsilon":
             y0, eps = (y_t - tf.sqrt(omab) * f) / tf.sqrt(ab), f
@@ -336,18 +386,19 @@ class DDPM(DiffusionSampling, GenerativeModel):
         _, _, var, omab_ts = self._posterior_moments(t, s)
         return tf.sqrt(var if self.variance == "small" else omab_ts)
 
-    def reverse(self, y_t, t, s=None) -> tfd.Distribution:
-        """p(y_s | y_t) = N(posterior mean at yhat_0(y_t, t), sigma^2 I), s = t - 1 by default."""
+    def reverse(self, y_t, t, s=None, labels=None) -> tfd.Distribution:
+        """p(y_s | y_t) = N(posterior mean at yhat_0(y_t, t), sigma^2 I), s = t - 1 by default
+        (guided towards ``labels`` for a conditional model)."""
         s = tf.convert_to_tensor(t) - 1 if s is None else s
-        y0, _ = self.predict(y_t, t)
+        y0, _ = self.predict(y_t, t, labels=labels)
         return _normal(
             self.posterior(y_t, y0, t, s).mean(), self._reverse_std(t, s), len(self.event_shape)
         )
 
-    def decoder(self, y1) -> tfd.Distribution:
+    def decoder(self, y1, labels=None, guidance_scale=None) -> tfd.Distribution:
         """p(x | y_1): for K levels the discretized Gaussian (Ho et al. section 3.3) over the
         levels 0..K-1, else N(yhat_0, sigma_1^2) in diffusion units; sigma_1^2 = var(2, 1)."""
-        y0, _ = self.predict(y1, 1)
+        y0, _ = self.predict(y1, 1, labels=labels, guidance_scale=guidance_scale)
         sigma = tf.sqrt(self._posterior_moments(2, 1)[2])
         if not self._levels:
             return _normal(y0, sigma, len(self.event_shape))
@@ -357,10 +408,14 @@ class DDPM(DiffusionSampling, GenerativeModel):
         return tfd.Independent(quantized, reinterpreted_batch_ndims=len(self.event_shape))
 
     # ------------------------------------------------------------------ training
-    def objective(self, x, training=False):
-        """The simple loss E_{t, eps} mean ||f(y_t, t) - target||^2 with t ~ U{1..T}."""
-        y0 = self.normalize(x)
-        seed_t, seed_eps = tf.unstack(tf.random.experimental.stateless_split(self._seed(), 2))
+    def objective(self, x, training=False, labels=None):
+        """The simple loss E_{t, eps} mean ||f(y_t, t) - target||^2 with t ~ U{1..T}; a
+        conditional model's labels are replaced by the null class K with probability
+        ``label_dropout`` (classifier-free guidance trains both branches at once)."""
+        y0, seed = self.normalize(x), self._seed()
+        seed_t, seed_eps = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        if self.num_classes is not None:
+            labels = self.drop_labels(labels, tf.random.experimental.stateless_fold_in(seed, 2))
         t = tf.random.stateless_uniform(
             [tf.shape(y0)[0]], seed_t, 1, self.num_timesteps + 1, tf.int32
         )
@@ -368,8 +423,15 @@ class DDPM(DiffusionSampling, GenerativeModel):
         ab, omab = self._rates(t)
         y_t = tf.sqrt(ab) * y0 + tf.sqrt(omab) * eps
         target = {"epsilon": eps, "x0": y0, "v": tf.sqrt(ab) * eps - tf.sqrt(omab) * y0}
-        f = self._network(y_t, t, ema=not training)
+        f = self._network(y_t, t, ema=not training, labels=labels)
         return {"loss": tf.reduce_mean(tf.square(f - target[self.prediction]))}
+
+    def drop_labels(self, labels, seed) -> tf.Tensor:
+        """``labels`` with each replaced by the null class K with probability
+        ``label_dropout`` (a stateless draw from ``seed``), int32."""
+        labels = tf.cast(labels, tf.int32)
+        drop = tf.random.stateless_uniform(tf.shape(labels), seed) < self.label_dropout
+        return tf.where(drop, self.num_classes, labels)
 
     def after_update(self):
         """EMA of the network weights: w_ema <- d w_ema + (1 - d) w,
@@ -381,11 +443,15 @@ class DDPM(DiffusionSampling, GenerativeModel):
         self.ema_updates.assign(n + 1.0)
 
     # ------------------------------------------------------------------ the bound
-    def bound_terms(self, x, seed=None) -> dict[str, tf.Tensor]:
+    def bound_terms(self, x, seed=None, labels=None, guidance_scale=None) -> dict[str, tf.Tensor]:
         """The terms of -ELBO in nats, each ``[batch]``: ``"prior"`` KL(q(y_T|y_0) || p(y_T)),
         ``"diffusion"`` sum_{t=2}^T KL(q(y_{t-1}|y_t, y_0) || p(y_{t-1}|y_t)) (one y_t per t),
-        ``"decoder"`` -log p(x|y_1) (with the change of units for real data)."""
-        return self._function("bound", self._bound_terms)(self._prepare(x), self._seed(seed))
+        ``"decoder"`` -log p(x|y_1) (with the change of units for real data). A conditional
+        model's reverse process is guided towards ``labels`` (``[batch]``, required)."""
+        labels = nets.class_labels(self, labels)
+        w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
+        bound = self._function(("bound", w), lambda x, seed, y: self._bound_terms(x, seed, y, w))
+        return bound(self._prepare(x), self._seed(seed), labels)
 
     def _function(self, key, fn):
         """``fn`` as a graph function, traced once per model (shapes left free)."""
@@ -394,14 +460,14 @@ class DDPM(DiffusionSampling, GenerativeModel):
             cache[key] = tf.function(fn, autograph=False, reduce_retracing=True)
         return cache[key]
 
-    def _bound_terms(self, x, seed):
+    def _bound_terms(self, x, seed, labels, w):
         y0, rank = self.normalize(x), len(self.event_shape)
 
         def kl_at(t, total):
             y_t = self.forward_marginal(y0, t).sample(
                 seed=tf.random.experimental.stateless_fold_in(seed, t)
             )
-            y_hat, _ = self.predict(y_t, t)
+            y_hat, _ = self.predict(y_t, t, labels=labels, guidance_scale=w)
             q = self.posterior(y_t, y0, t)
             p = _normal(self.posterior(y_t, y_hat, t).mean(), self._reverse_std(t, t - 1), rank)
             return t + 1, total + q.kl_divergence(p)
@@ -411,25 +477,28 @@ class DDPM(DiffusionSampling, GenerativeModel):
         y1 = self.forward_marginal(y0, 1).sample(
             seed=tf.random.experimental.stateless_fold_in(seed, 1)
         )
+        p = self.decoder(y1, labels, w)
         if self._levels:
-            decoder = -self.decoder(y1).log_prob(x)
+            decoder = -p.log_prob(x)
         else:
-            decoder = -self.decoder(y1).log_prob(y0) + self.event_size * math.log(self.scale)
+            decoder = -p.log_prob(y0) + self.event_size * math.log(self.scale)
         prior = self.forward_marginal(y0, self.num_timesteps).kl_divergence(self.prior())
         return {"prior": prior, "diffusion": diffusion, "decoder": decoder}
 
-    def elbo(self, x, seed=None) -> tf.Tensor:
-        """The variational bound on log p(x) in nats, ``[batch]`` (one y_t per t and example)."""
-        return -tf.add_n(list(self.bound_terms(x, seed).values()))
+    def elbo(self, x, seed=None, labels=None, guidance_scale=None) -> tf.Tensor:
+        """The variational bound on log p(x) (log p(x | y) given ``labels``) in nats,
+        ``[batch]`` (one y_t per t and example)."""
+        return -tf.add_n(list(self.bound_terms(x, seed, labels, guidance_scale).values()))
 
-    def log_prob(self, x, seed=None, method: str = "bound", **ode_kwargs) -> tf.Tensor:
+    def log_prob(self, x, seed=None, method: str = "bound", labels=None, **kwargs) -> tf.Tensor:
         """``method="bound"``: :meth:`elbo` (density kind "bound"); ``"ode"``: the exact
-        log-density of the probability-flow ODE (real data, see :meth:`ode_log_prob`)."""
+        log-density of the probability-flow ODE (real data, see :meth:`ode_log_prob`);
+        log p(x | y) of a conditional model given ``labels``."""
         if method == "ode":
-            return self.ode_log_prob(x, seed=seed, **ode_kwargs)
+            return self.ode_log_prob(x, seed=seed, labels=labels, **kwargs)
         if method != "bound":
             raise ValueError(f"method must be 'bound' or 'ode', got {method!r}")
-        return self.elbo(x, seed)
+        return self.elbo(x, seed, labels, **kwargs)
 
     # ------------------------------------------------------------------ reports and export
     def summary_metrics(self, dataset) -> dict:
@@ -450,12 +519,19 @@ class DDPM(DiffusionSampling, GenerativeModel):
 
     def figures(self, dataset) -> dict:
         """The base pictures, plus the forward process on test images (noise levels across)
-        and the reverse chain of the default sampler (its states across)."""
+        and the reverse chain of the default sampler (its states across); a conditional
+        model's samples one class a row."""
         figures = super().figures(dataset)
         if dataset.image_shape is None:
             return figures
         from tfdgm import plotting
 
+        if self.num_classes is not None:
+            labels = np.repeat(np.arange(self.num_classes), 8)
+            samples = np.asarray(self.sample(len(labels), seed=(0, 1), labels=labels))
+            figures["samples"] = plotting.image_grid(
+                samples, dataset.image_shape, title="samples, one class a row", vmin=0
+            )
         x = self.normalize(dataset.x_test[:8])
         ts = np.linspace(0, self.num_timesteps, 9).round().astype(np.int32)
         rows = [x] + [self.forward_marginal(x, t).sample(seed=(0, int(t))) for t in ts[1:]]
@@ -476,27 +552,36 @@ class DDPM(DiffusionSampling, GenerativeModel):
     def export_endpoints(self):
         """``sample(n, seed)`` with the model's defaults; ``sample_ddpm`` and ``sample_ddim``
         ``(n, seed, num_steps)`` (``tfdgm sample RUN --sampler ddim --steps 50``); the bound
-        as ``log_prob``; ``denoise(y_t, t)`` -> {"x0", "epsilon"} in diffusion units."""
+        as ``log_prob``; ``denoise(y_t, t)`` -> {"x0", "epsilon"} in diffusion units. A
+        conditional model's endpoints each take ``labels`` int32 ``[batch]`` last (guided
+        with its ``guidance_scale``)."""
         spec_n = tf.TensorSpec([], tf.int32, name="num_samples")
         spec_seed = tf.TensorSpec([2], tf.int32, name="seed")
         spec_steps = tf.TensorSpec([], tf.int32, name="num_steps")
         spec_y = tf.TensorSpec([None, *self.event_shape], tf.float32, name="y_t")
         spec_t = tf.TensorSpec([], tf.int32, name="t")
+        conditional = self.num_classes is not None
+        spec_labels = [tf.TensorSpec([None], tf.int32, name="labels")] if conditional else []
+
+        def endpoint(fn, signature):  # a conditional model's labels: the last argument
+            call = lambda *args: fn(*args[:-1], labels=args[-1]) if conditional else fn(*args)
+            return call, [*signature, *spec_labels]
+
         samplers = {  # sample_ddpm(n, seed, num_steps), sample_ddim(n, seed, num_steps)
-            f"sample_{name}": (
-                lambda n, seed, steps, name=name: self.sample(n, seed, steps, sampler=name),
+            f"sample_{name}": endpoint(
+                lambda n, seed, steps, name=name, **y: self.sample(n, seed, steps, name, **y),
                 [spec_n, spec_seed, spec_steps],
             )
             for name in SAMPLERS
         }
+        denoise = lambda y_t, t, **y: dict(zip(("x0", "epsilon"), self.predict(y_t, t, **y)))
         return {
-            "sample": (lambda n, seed: self.sample(n, seed=seed), [spec_n, spec_seed]),
+            "sample": endpoint(lambda n, seed, **y: self.sample(n, seed, **y), [spec_n, spec_seed]),
             **samplers,
-            "log_prob": (lambda x: self.elbo(x, seed=(0, 0)), [self.input_signature()]),
-            "denoise": (
-                lambda y, t: dict(zip(("x0", "epsilon"), self.predict(y, t))),
-                [spec_y, spec_t],
+            "log_prob": endpoint(
+                lambda x, **y: self.elbo(x, seed=(0, 0), **y), [self.input_signature()]
             ),
+            "denoise": endpoint(denoise, [spec_y, spec_t]),
         }
 
     def get_config(self):
