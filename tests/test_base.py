@@ -270,6 +270,27 @@ def test_a_weight_of_two_repeats_an_example_and_a_weight_of_zero_drops_it(name):
     assert unchanged == pytest.approx(weighted.evaluate(x, verbose=0), rel=1e-5)
 
 
+@pytest.mark.parametrize("cls", [tfdgm.FactorizedCategorical, tfdgm.Histogram])
+def test_weighted_counts_are_the_counts_of_repeated_examples(cls):
+    """Counting models weigh their statistics: after fit(x, sample_weight=w) (w = 2, 0
+    and 1 as above, in batches of 4 over two replicas) the counts, N and the reported
+    loss are exactly those of fit on x with rows 0-3 repeated and rows 4-7 dropped."""
+    x = _binary(16, d=4)
+    w = np.array([2.0] * 4 + [0.0] * 4 + [1.0] * 8, np.float32)
+    x_repeated = np.concatenate([x[:4], x[:4], x[8:]])
+    losses, counts = [], []
+    for data, weights in ((x, w), (x_repeated, None)):
+        with _mirrored().scope():
+            model = cls((4,), num_categories=2, smoothing=1.0)
+            model.compile_default()
+        history = model.fit(data, sample_weight=weights, batch_size=4, verbose=0)
+        losses.append(history.history["loss"][-1])
+        counts.append(model.counts.numpy())
+    np.testing.assert_array_equal(counts[0], counts[1])
+    assert counts[0].sum() == (16 if cls is tfdgm.Histogram else 16 * 4)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
 def test_sample_weights_train_a_vae_from_a_pipeline_and_bad_ones_stop_the_step():
     """The ELBO takes weights from a pipeline's (x, None, w) batches (all weights 3: the
     unweighted step, z drawn alike); a later batch with a negative weight raises before

@@ -103,6 +103,8 @@ class GenerativeModel(keras.Model):
     #: one call per step weighs most at small batches; docs/benchmarks.md).
     default_learning_rate: float = 1e-3
     default_steps_per_execution: int = 10
+    #: Whether ``batch_statistics`` takes ``weights=`` (then ``sample_weight`` works).
+    weighted_statistics: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -219,13 +221,14 @@ class GenerativeModel(keras.Model):
     @property
     def takes_sample_weight(self) -> bool:
         """Whether ``fit``/``evaluate`` take ``sample_weight``: the model writes
-        ``example_objective`` and trains by the default gradient step."""
+        ``example_objective`` and trains by the default gradient step, or by statistics
+        that it can weigh (``weighted_statistics``)."""
         cls = type(self)
-        return (
-            cls.example_objective is not GenerativeModel.example_objective
-            and cls.training_update is GenerativeModel.training_update
-            and not self.uses_statistics
-        )
+        if cls.example_objective is GenerativeModel.example_objective:
+            return False
+        if self.uses_statistics:
+            return self.weighted_statistics
+        return cls.training_update is GenerativeModel.training_update
 
     def optimizer_groups(self) -> dict[str, list]:
         """``{group: variables}``, one optimizer each; default one group ``"model"``."""
@@ -268,7 +271,8 @@ class GenerativeModel(keras.Model):
     def batch_statistics(self, x, labels=None) -> dict[str, tf.Tensor]:
         """Sufficient statistics of a batch, as *sums* over its examples (statistics-based
         models only). May return ``(stats, metrics)`` to report metrics computed on the way
-        (else ``objective(x)`` gives them)."""
+        (else ``objective(x)`` gives them). A model with ``weighted_statistics`` also
+        takes ``weights=`` (float32 ``[batch]``) and returns the weighted sums."""
         raise NotImplementedError
 
     def apply_statistics(self, stats: dict[str, tf.Tensor]) -> None:
@@ -294,6 +298,7 @@ class GenerativeModel(keras.Model):
     def _unpack_batch(self, data):
         """``(x, labels, weights)`` of a batch; weights as float32 ``[batch]`` or None."""
         x, y, w = keras.utils.unpack_x_y_sample_weight(data)
+        y = _inputs.labels_of(y)
         if w is not None:
             if not self.takes_sample_weight:
                 raise ValueError(_inputs.weights_refusal(self))
@@ -331,7 +336,7 @@ class GenerativeModel(keras.Model):
         # every op of the update waits for the batch's checks (finite, in support)
         with tf.control_dependencies(_checks.batch_checks(self, data, "training")):
             if self.uses_statistics:
-                values = _training.accumulate_statistics(self, x, labels)
+                values = _training.accumulate_statistics(self, x, labels, weights)
             elif weights is not None:
                 values = self._gradient_step(x, labels, weights)
             else:

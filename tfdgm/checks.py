@@ -85,8 +85,10 @@ def batch_checks(model, data, split: str = "training") -> list:
     when ``model.check_batches`` is False. Shape and dtype errors raise at trace time."""
     if not getattr(model, "check_batches", True):
         return []
+    from tfdgm.inputs import labels_of
+
     x, y, weights = keras.utils.unpack_x_y_sample_weight(data)
-    checks = []
+    y, checks = labels_of(y), []
     for label, (key, spec) in _specs(model).items():
         if key is not None and (not isinstance(x, dict) or key not in x):
             raise ValueError(f"{label}: a {split} batch without the modality {key!r}")

@@ -63,7 +63,7 @@ def weights_refusal(model) -> str | None:
 
     name = type(model).__name__
     if model.uses_statistics:
-        why = "it trains by summed statistics (counts, EM), which do not take weights"
+        why = "it trains by summed statistics (EM) that it does not weigh"
     elif type(model).training_update is not GenerativeModel.training_update:
         why = "its own training_update (adversarial, sampling or several phases) weighs none"
     else:
@@ -72,6 +72,14 @@ def weights_refusal(model) -> str | None:
         f"{name} does not take sample weights: {why}. To weight examples, repeat or "
         "resample them (np.repeat, tf.data's rejection_resample)"
     )
+
+
+def labels_of(y):
+    """A batch's labels: None for none, or for the ``(batch, 0)`` placeholder of
+    :func:`pipeline`."""
+    if y is not None and y.shape.rank == 2 and y.shape[-1] == 0:
+        return None
+    return y
 
 
 def check_weights(model, weights, what: str, size: int | None = None):
@@ -247,6 +255,8 @@ def pipeline(x, y=None, weights=None, batch_size: int | None = None, shuffle=Tru
     ``(x, y, w)`` batches without autotuning (:func:`tfdgm.data.array_pipeline`)."""
     if weights is None:
         return _data.array_pipeline(x, y, batch_size, shuffle)
+    # no labels: a (batch, 0) placeholder, as a tf.distribute strategy cannot split None
+    y = np.zeros((len(weights), 0), np.float32) if y is None else y
     ds = tf.data.Dataset.from_tensor_slices((x, y, weights))
     if shuffle:
         ds = ds.shuffle(len(weights), reshuffle_each_iteration=True)

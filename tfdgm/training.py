@@ -115,14 +115,15 @@ def build_statistics(model):
     )
 
 
-def accumulate_statistics(model, x, labels):
-    """Add a batch's statistics (summed over replicas) to the running sums; returns the
-    batch's metrics."""
-    stats = model.batch_statistics(x, labels=labels)
+def accumulate_statistics(model, x, labels, weights=None):
+    """Add a batch's statistics (summed over replicas; weighted sums given ``weights``)
+    to the running sums; returns the batch's metrics."""
+    extra = {} if weights is None else {"weights": weights}
+    stats = model.batch_statistics(x, labels=labels, **extra)
     if isinstance(stats, tuple):
         stats, values = stats
     else:
-        values = model._objective(x, labels, training=True)
+        values = model._objective(x, labels, training=True, weights=weights)
     stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:

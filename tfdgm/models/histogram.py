@@ -56,6 +56,7 @@ class _CountModel(GenerativeModel):
     """Shared machinery: counts as a non-trainable variable set from summed statistics."""
 
     density = "exact"
+    weighted_statistics = True  # counts of weighted examples: a weight of 2 counts twice
 
     def __init__(self, event_shape, num_categories: int, smoothing: float, seed, **kwargs):
         if float(smoothing) < 0:
@@ -93,7 +94,7 @@ class _CountModel(GenerativeModel):
         """x as int32 levels, flattened to ``[batch, m]``."""
         return tf.reshape(tf.cast(x, tf.int32), [-1, self.event_size])
 
-    def _batch_counts(self, x) -> tf.Tensor:
+    def _batch_counts(self, x, weights=None) -> tf.Tensor:
         raise NotImplementedError
 
     @property
@@ -101,12 +102,13 @@ class _CountModel(GenerativeModel):
         """N, the number of examples counted so far (float32)."""
         raise NotImplementedError
 
-    def objective(self, x, training=False):
-        return {"loss": -tf.reduce_mean(self.log_prob(x))}
+    def example_objective(self, x, training=False):
+        return {"loss": -self.log_prob(x)}
 
-    def batch_statistics(self, x, labels=None):
-        """The batch's counts (n_x for the histogram, n_ik for the factorized model)."""
-        return {"counts": self._batch_counts(x)}
+    def batch_statistics(self, x, labels=None, weights=None):
+        """The batch's counts (n_x for the histogram, n_ik for the factorized model), each
+        example counted ``weights`` times (float32 ``[batch]``; once if None)."""
+        return {"counts": self._batch_counts(x, weights)}
 
     def apply_statistics(self, stats):
         """counts <- the epoch's summed counts: the maximum-likelihood estimate."""
@@ -193,9 +195,10 @@ class Histogram(_CountModel):
         levels = (index // tf.constant(strides, tf.int32)) % self.num_categories
         return tf.reshape(tf.cast(levels, tf.float32), [-1, *self.event_shape])
 
-    def _batch_counts(self, x):
-        ones = tf.ones_like(self.cell_index(x), tf.float32)
-        return tf.math.unsorted_segment_sum(ones, self.cell_index(x), self.num_cells)
+    def _batch_counts(self, x, weights=None):
+        cells = self.cell_index(x)
+        weights = tf.ones_like(cells, tf.float32) if weights is None else weights
+        return tf.math.unsorted_segment_sum(weights, cells, self.num_cells)
 
     def log_probs_table(self) -> tf.Tensor:
         """log p of every cell, float32 ``[K^m]``: log(n_x + alpha) - log(N + alpha K^m)."""
@@ -263,8 +266,11 @@ class FactorizedCategorical(_CountModel):
     def num_examples(self):
         return tf.reduce_sum(tf.convert_to_tensor(self.counts)[0])
 
-    def _batch_counts(self, x):
-        return tf.reduce_sum(tf.one_hot(self._levels(x), self.num_categories), axis=0)
+    def _batch_counts(self, x, weights=None):
+        one_hot = tf.one_hot(self._levels(x), self.num_categories)  # (batch, m, K)
+        if weights is not None:
+            one_hot *= weights[:, None, None]
+        return tf.reduce_sum(one_hot, axis=0)
 
     def marginal_logits(self) -> tf.Tensor:
         """log p_i(k), float32 ``[m, K]``."""
