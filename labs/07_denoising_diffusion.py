@@ -26,7 +26,9 @@
 # Every exercise has a reference solution right below it. Run the whole file as a script
 # (`python labs/07_denoising_diffusion.py`) or open it as a notebook with Jupytext.
 # `TFDGM_FAST=1` shrinks every training run so the lab finishes in seconds (its samples are
-# then noise: the figures of the full run are on the docs page `docs/diffusion.md`).
+# then noise: the figures of the full run are on the docs page `docs/diffusion.md`);
+# `TFDGM_DIGITS=mnist5k` runs it on 5,000 real 28×28 MNIST digits (`mnist5k-continuous`)
+# instead of the 8×8 ones (`pip install -e ".[data]"`).
 
 # %% [markdown]
 # ## Setup
@@ -35,9 +37,6 @@
 import os
 import time
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
@@ -52,7 +51,10 @@ FAST = os.environ.get("TFDGM_FAST") == "1"
 OUT = os.environ.get("TFDGM_LAB_OUT", "lab_outputs")
 os.makedirs(OUT, exist_ok=True)
 T = 100 if FAST else 1000
-digits = tfdgm.data.load("digits-continuous")
+# dequantized 8x8 digits in [0, 1), or "mnist5k" (28x28, (x + u)/256)
+digits = tfdgm.data.load(os.environ.get("TFDGM_DIGITS", "digits") + "-continuous")
+SHAPE = digits.image_shape  # (8, 8) or (28, 28)
+D = int(np.prod(SHAPE))
 toys = tfdgm.data.load("8gaussians")
 print(digits.description, digits.x_train.shape)
 
@@ -112,13 +114,12 @@ for t in (T // 10, T // 2, T):
 
 # %%
 ts = np.linspace(0, T, 9).round().astype(int)
-eps = np.random.default_rng(1).standard_normal((8, 64))
+eps = np.random.default_rng(1).standard_normal((8, D))
 x0 = 2.0 * digits.x_test[:8] - 1.0
 rows = [x0] + [noise_closed_form(x0, schedule.alpha_bar[t - 1], eps) for t in ts[1:]]
-grid = (np.stack(rows, 1).reshape(-1, 64) + 1.0) / 2.0
-fig = plotting.image_grid(grid, (8, 8), ncols=9, title=f"q(x_t | x_0), t = {list(ts)}")
-fig.savefig(f"{OUT}/forward_process.png")
-plt.close(fig)
+grid = (np.stack(rows, 1).reshape(-1, D) + 1.0) / 2.0
+fig = plotting.image_grid(grid, SHAPE, ncols=9, title=f"q(x_t | x_0), t = {list(ts)}")
+plotting.save(fig, f"{OUT}/forward_process.png")
 
 # %% [markdown]
 # ## 2. The variational bound, as code
@@ -311,8 +312,7 @@ for ax, (sampler, steps) in zip(axes, settings):
     ax.set_title(f"{sampler} {steps} steps: {quality['modes_covered']}/8 modes, {seconds:.1f} s")
     print(f"{sampler} {steps:4d} steps: modes {quality['modes_covered']}/8, "
           f"KID {quality['kid']:.4f}, {seconds:.2f} s")  # fmt: skip
-fig.savefig(f"{OUT}/ddpm_vs_ddim.png")
-plt.close(fig)
+plotting.save(fig, f"{OUT}/ddpm_vs_ddim.png")
 
 # %% [markdown]
 # ## 5. Quality against the number of steps
@@ -354,13 +354,11 @@ ax.plot([r[0] for r in table], [r[1] for r in table], "o-", label="DDIM (η = 0)
 ax.axhline(reference["fd"], color="gray", ls="--", label="train vs test")
 ax.set(xscale="log", xlabel="steps", ylabel="FD (classifier features)", title="steps vs quality")
 ax.legend()
-fig.savefig(f"{OUT}/steps_vs_quality.png")
-plt.close(fig)
+plotting.save(fig, f"{OUT}/steps_vs_quality.png")
 fig = plotting.image_grid(
-    np.asarray(digit_model.sample(64, seed=(0, 3), num_steps=50, sampler="ddim")), (8, 8)
+    np.asarray(digit_model.sample(64, seed=(0, 3), num_steps=50, sampler="ddim")), SHAPE
 )
-fig.savefig(f"{OUT}/digit_samples.png")
-plt.close(fig)
+plotting.save(fig, f"{OUT}/digit_samples.png")
 
 # %% [markdown]
 # ## What to take away

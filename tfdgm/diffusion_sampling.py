@@ -1,5 +1,5 @@
 """Sampling and likelihood of a diffusion model: the DDPM and DDIM samplers, DDIM inversion,
-and the exact log-density of the probability-flow ODE.
+the exact log-density of the probability-flow ODE, the samplers' quality and the export.
 
 :class:`DiffusionSampling` is a mixin of :class:`tfdgm.models.diffusion.DDPM`; it uses the
 model's ``predict(y_t, t)`` (yhat_0 and eps_hat from the EMA network), ``posterior``,
@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
-from tfdgm import nets, ode
+from tfdgm import metrics, nets, ode
 
 SAMPLERS = ("ddpm", "ddim")
 #: ``log_prob(method="ode")`` takes the exact divergence (D backward passes) up to this many
@@ -43,7 +44,8 @@ EXACT_TRACE_MAX_DIM = 10
 
 
 class DiffusionSampling:
-    """DDPM/DDIM sampling, DDIM inversion and the probability-flow ODE of a diffusion model."""
+    """DDPM/DDIM sampling, DDIM inversion, the probability-flow ODE, sample quality and the
+    export endpoints of a diffusion model."""
 
     def timesteps(self, num_steps) -> tf.Tensor:
         """tau_0 = 0 < tau_1 < ... < tau_S = T, evenly spaced (rounded), int32 ``[S + 1]``."""
@@ -197,3 +199,55 @@ class DiffusionSampling:
         key = ("ode", t_min, exact, rtol, atol, self.guidance_scale)
         log_p = self._function(key, solve)(y0, self._seed(seed), labels)
         return log_p - self.event_size * math.log(self.scale)
+
+    # ------------------------------------------------------------------ reports and export
+    def summary_metrics(self, dataset) -> dict:
+        """FD/KID of the default sampler (and of DDIM with 50 steps) against the test split,
+        with the train-vs-test reference; on 8 Gaussians and the checkerboard also
+        KL(true || model) in nats from the probability-flow ODE."""
+        out = metrics.sample_quality(self, dataset, reference=True)
+        ddim = self.sample(len(dataset.x_test), seed=(0, 0), num_steps=50, sampler="ddim", eta=0.0)
+        quality = metrics.sample_quality(np.asarray(ddim), dataset)
+        out.update({"fd_ddim50": quality["fd"], "kid_ddim50": quality["kid"]})
+        if dataset.name in ("8gaussians", "checkerboard"):
+            from tfdgm import data
+
+            x = dataset.x_test
+            log_p = np.asarray(self.log_prob(x, seed=(0, 0), method="ode"), np.float64)
+            out["kl_true_model_ode"] = float(np.mean(data.toy_log_prob(dataset.name, x) - log_p))
+        return out
+
+    def export_endpoints(self):
+        """``sample(n, seed)`` with the model's defaults; ``sample_ddpm`` and ``sample_ddim``
+        ``(n, seed, num_steps)`` (``tfdgm sample RUN --sampler ddim --steps 50``); the bound
+        as ``log_prob``; ``denoise(y_t, t)`` -> {"x0", "epsilon"} in diffusion units. A
+        conditional model's endpoints each take ``labels`` int32 ``[batch]`` last (guided
+        with its ``guidance_scale``)."""
+        spec_n = tf.TensorSpec([], tf.int32, name="num_samples")
+        spec_seed = tf.TensorSpec([2], tf.int32, name="seed")
+        spec_steps = tf.TensorSpec([], tf.int32, name="num_steps")
+        spec_y = tf.TensorSpec([None, *self.event_shape], tf.float32, name="y_t")
+        spec_t = tf.TensorSpec([], tf.int32, name="t")
+        conditional = self.num_classes is not None
+        spec_labels = [tf.TensorSpec([None], tf.int32, name="labels")] if conditional else []
+
+        def endpoint(fn, signature):  # a conditional model's labels: the last argument
+            call = lambda *args: fn(*args[:-1], labels=args[-1]) if conditional else fn(*args)
+            return call, [*signature, *spec_labels]
+
+        samplers = {  # sample_ddpm(n, seed, num_steps), sample_ddim(n, seed, num_steps)
+            f"sample_{name}": endpoint(
+                lambda n, seed, steps, name=name, **y: self.sample(n, seed, steps, name, **y),
+                [spec_n, spec_seed, spec_steps],
+            )
+            for name in SAMPLERS
+        }
+        denoise = lambda y_t, t, **y: dict(zip(("x0", "epsilon"), self.predict(y_t, t, **y)))
+        return {
+            "sample": endpoint(lambda n, seed, **y: self.sample(n, seed, **y), [spec_n, spec_seed]),
+            **samplers,
+            "log_prob": endpoint(
+                lambda x, **y: self.elbo(x, seed=(0, 0), **y), [self.input_signature()]
+            ),
+            "denoise": endpoint(denoise, [spec_y, spec_t]),
+        }

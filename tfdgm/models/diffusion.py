@@ -66,7 +66,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfdgm import denoisers, metrics, nets, registry
+from tfdgm import denoisers, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.data import EventSpec
 from tfdgm.diffusion_sampling import SAMPLERS, DiffusionSampling
@@ -501,22 +501,6 @@ class DDPM(DiffusionSampling, GenerativeModel):
         return self.elbo(x, seed, labels, **kwargs)
 
     # ------------------------------------------------------------------ reports and export
-    def summary_metrics(self, dataset) -> dict:
-        """FD/KID of the default sampler (and of DDIM with 50 steps) against the test split,
-        with the train-vs-test reference; on 8 Gaussians and the checkerboard also
-        KL(true || model) in nats from the probability-flow ODE."""
-        out = metrics.sample_quality(self, dataset, reference=True)
-        ddim = self.sample(len(dataset.x_test), seed=(0, 0), num_steps=50, sampler="ddim", eta=0.0)
-        quality = metrics.sample_quality(np.asarray(ddim), dataset)
-        out.update({"fd_ddim50": quality["fd"], "kid_ddim50": quality["kid"]})
-        if dataset.name in ("8gaussians", "checkerboard"):
-            from tfdgm import data
-
-            x = dataset.x_test
-            log_p = np.asarray(self.log_prob(x, seed=(0, 0), method="ode"), np.float64)
-            out["kl_true_model_ode"] = float(np.mean(data.toy_log_prob(dataset.name, x) - log_p))
-        return out
-
     def figures(self, dataset) -> dict:
         """The base pictures, plus the forward process on test images (noise levels across)
         and the reverse chain of the default sampler (its states across); a conditional
@@ -548,41 +532,6 @@ class DDPM(DiffusionSampling, GenerativeModel):
             ncols=9, title="reverse chain, y_T ... x_0", vmin=0, vmax=vmax,
         )  # fmt: skip
         return figures
-
-    def export_endpoints(self):
-        """``sample(n, seed)`` with the model's defaults; ``sample_ddpm`` and ``sample_ddim``
-        ``(n, seed, num_steps)`` (``tfdgm sample RUN --sampler ddim --steps 50``); the bound
-        as ``log_prob``; ``denoise(y_t, t)`` -> {"x0", "epsilon"} in diffusion units. A
-        conditional model's endpoints each take ``labels`` int32 ``[batch]`` last (guided
-        with its ``guidance_scale``)."""
-        spec_n = tf.TensorSpec([], tf.int32, name="num_samples")
-        spec_seed = tf.TensorSpec([2], tf.int32, name="seed")
-        spec_steps = tf.TensorSpec([], tf.int32, name="num_steps")
-        spec_y = tf.TensorSpec([None, *self.event_shape], tf.float32, name="y_t")
-        spec_t = tf.TensorSpec([], tf.int32, name="t")
-        conditional = self.num_classes is not None
-        spec_labels = [tf.TensorSpec([None], tf.int32, name="labels")] if conditional else []
-
-        def endpoint(fn, signature):  # a conditional model's labels: the last argument
-            call = lambda *args: fn(*args[:-1], labels=args[-1]) if conditional else fn(*args)
-            return call, [*signature, *spec_labels]
-
-        samplers = {  # sample_ddpm(n, seed, num_steps), sample_ddim(n, seed, num_steps)
-            f"sample_{name}": endpoint(
-                lambda n, seed, steps, name=name, **y: self.sample(n, seed, steps, name, **y),
-                [spec_n, spec_seed, spec_steps],
-            )
-            for name in SAMPLERS
-        }
-        denoise = lambda y_t, t, **y: dict(zip(("x0", "epsilon"), self.predict(y_t, t, **y)))
-        return {
-            "sample": endpoint(lambda n, seed, **y: self.sample(n, seed, **y), [spec_n, spec_seed]),
-            **samplers,
-            "log_prob": endpoint(
-                lambda x, **y: self.elbo(x, seed=(0, 0), **y), [self.input_signature()]
-            ),
-            "denoise": endpoint(denoise, [spec_y, spec_t]),
-        }
 
     def get_config(self):
         return {
