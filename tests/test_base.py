@@ -291,6 +291,28 @@ def test_weighted_counts_are_the_counts_of_repeated_examples(cls):
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
+@pytest.mark.parametrize("cls", [tfdgm.GaussianMixture, tfdgm.BernoulliMixture])
+def test_weighted_em_is_em_on_repeated_examples(cls):
+    """From the same start (one M-step on the same responsibilities), an EM epoch on x
+    with weights w (2, 0, 1 as above) gives the parameters and loss of an EM epoch on x
+    with rows 0-3 repeated and rows 4-7 dropped."""
+    x = _binary(16, d=4)
+    w = np.array([2.0] * 4 + [0.0] * 4 + [1.0] * 8, np.float32)
+    x_repeated = np.concatenate([x[:4], x[:4], x[8:]])
+    start = np.random.default_rng(0).dirichlet(np.ones(3), size=16).astype("float32")
+    losses, parameters = [], []
+    for data, weights in ((x, w), (x_repeated, None)):
+        model = cls((4,), num_components=3, seed=0)
+        model.compile_default()
+        model.initialize(x, responsibilities=start)
+        history = model.fit(data, sample_weight=weights, batch_size=8, verbose=0)
+        losses.append(history.history["loss"][0])
+        parameters.append([v.numpy() for v in model.weights])
+    for a, b in zip(*parameters, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 def test_sample_weights_train_a_vae_from_a_pipeline_and_bad_ones_stop_the_step():
     """The ELBO takes weights from a pipeline's (x, None, w) batches (all weights 3: the
     unweighted step, z drawn alike); a later batch with a negative weight raises before

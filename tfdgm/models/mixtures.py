@@ -55,6 +55,7 @@ import tensorflow_probability as tfp
 
 from tfdgm import registry
 from tfdgm.base import PACKAGE, GenerativeModel
+from tfdgm.inputs import weighted_means
 
 tfd = tfp.distributions
 
@@ -232,8 +233,8 @@ class FiniteMixture(GenerativeModel):
         return tf.reshape(tf.cast(x, tf.float32), [-1, *self.event_shape])
 
     # ----------------------------------------------------------------- EM
-    def objective(self, x, training=False):
-        return {"loss": -tf.reduce_mean(self._log_density(self._flat(x)))}
+    def example_objective(self, x, training=False):
+        return {"loss": -self._log_density(self._flat(x))}  # -log p(x), [batch]
 
     def _moment_statistics(self, x, r) -> dict[str, tf.Tensor]:
         raise NotImplementedError
@@ -244,14 +245,17 @@ class FiniteMixture(GenerativeModel):
     def _statistics(self, x, r) -> dict[str, tf.Tensor]:
         return {"counts": tf.reduce_sum(r, 0), **self._moment_statistics(x, r)}
 
-    def batch_statistics(self, x, labels=None):
+    def batch_statistics(self, x, labels=None, weights=None):
         """E-step on a batch: the sums N_k, S_k (and Q_k) under the current parameters,
-        and the metric ``loss`` = mean -log p(x) on the way."""
+        and the metric ``loss`` = mean -log p(x) on the way; given ``weights`` (float32
+        ``[batch]``), weighted sums and mean (an example of weight 2 counts twice)."""
         x = self._flat(x)
         log_joint = self.log_joint(x)
         log_px = tf.reduce_logsumexp(log_joint, axis=-1)
         r = tf.exp(log_joint - log_px[:, None])
-        return self._statistics(x, r), {"loss": -tf.reduce_mean(log_px)}
+        if weights is not None:
+            r *= weights[:, None]
+        return self._statistics(x, r), weighted_means({"loss": -log_px}, weights)
 
     def apply_statistics(self, stats):
         """M-step: pi_k = N_k / N, then the components' updates (module docstring)."""
@@ -344,7 +348,8 @@ class FiniteMixture(GenerativeModel):
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class GaussianMixture(FiniteMixture):
-    """Mixture of Gaussians p(x) = sum_k pi_k N(x; mu_k, Sigma_k), trained by EM.
+    """Mixture of Gaussians p(x) = sum_k pi_k N(x; mu_k, Sigma_k), trained by EM (which
+    takes sample weights: weighted sufficient statistics).
 
     Args:
         event_shape: shape of one event (D = its size; the components see flat events).
@@ -362,6 +367,8 @@ class GaussianMixture(FiniteMixture):
     >>> round(float(model.log_prob(np.zeros((1, 2)))[0]), 4)  # -log(2 pi)
     -1.8379
     """
+
+    weighted_statistics = True
 
     def __init__(
         self,
@@ -470,7 +477,8 @@ class GaussianMixture(FiniteMixture):
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BernoulliMixture(FiniteMixture):
-    """Mixture of factorized Bernoullis p(x) = sum_k pi_k prod_j mu_kj^x_j (1 - mu_kj)^(1 - x_j).
+    """Mixture of factorized Bernoullis p(x) = sum_k pi_k prod_j mu_kj^x_j (1 - mu_kj)^(1 - x_j),
+    trained by EM (which takes sample weights: weighted sufficient statistics).
 
     Args:
         event_shape: shape of one binary event (D = its size).
@@ -485,6 +493,8 @@ class BernoulliMixture(FiniteMixture):
     >>> round(float(model.log_prob(np.zeros((1, 3)))[0]), 4)  # three fair coins
     -2.0794
     """
+
+    weighted_statistics = True
 
     def __init__(
         self,
