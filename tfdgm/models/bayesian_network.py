@@ -121,6 +121,7 @@ class BayesianNetwork(GenerativeModel):
     """
 
     density = "exact"
+    weighted_statistics = True  # counts of weighted examples: a weight of 2 counts twice
 
     def __init__(
         self,
@@ -273,11 +274,12 @@ class BayesianNetwork(GenerativeModel):
         draws = self.distribution().sample(num_samples, seed=self._seed(seed))
         return tf.cast(tf.stack([draws[v] for v in self.variables_order], axis=-1), tf.float32)
 
-    def objective(self, x, training=False):
-        return {"loss": -tf.reduce_mean(self.log_prob(x))}
+    def example_objective(self, x, training=False):
+        return {"loss": -self.log_prob(x)}  # -log p(x), [batch]
 
-    def batch_statistics(self, x, labels=None):
-        """The batch's counts n_ijk for every table (a one-hot scatter per variable)."""
+    def batch_statistics(self, x, labels=None, weights=None):
+        """The batch's counts n_ijk for every table (a one-hot scatter per variable), each
+        example counted ``weights`` times (float32 ``[batch]``; once if None)."""
         values = self._as_dict(x)
         stats = {}
         for name in self.variables_order:
@@ -285,8 +287,8 @@ class BayesianNetwork(GenerativeModel):
             index = tf.zeros_like(values[name])
             for p, k in zip((*self.parents[name], name), shape):
                 index = index * k + values[p]  # row-major flat index into the table
-            ones = tf.ones_like(index, tf.float32)
-            flat = tf.math.unsorted_segment_sum(ones, index, int(np.prod(shape)))
+            counted = tf.ones_like(index, tf.float32) if weights is None else weights
+            flat = tf.math.unsorted_segment_sum(counted, index, int(np.prod(shape)))
             stats[name] = tf.reshape(flat, shape)
         return stats
 
