@@ -63,11 +63,11 @@ def weights_refusal(model) -> str | None:
 
     name = type(model).__name__
     if model.uses_statistics:
-        why = "it trains by summed statistics (EM) that it does not weigh"
+        why = "it trains by summed statistics that it does not weigh (weighted_statistics)"
     elif type(model).training_update is not GenerativeModel.training_update:
         why = "its own training_update (adversarial, sampling or several phases) weighs none"
     else:
-        why = "its objective is not a mean of per-example losses here"
+        why = "its objective is not written as per-example losses (example_objective)"
     return (
         f"{name} does not take sample weights: {why}. To weight examples, repeat or "
         "resample them (np.repeat, tf.data's rejection_resample)"
