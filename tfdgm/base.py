@@ -37,9 +37,9 @@ A model is a :class:`GenerativeModel` (a ``keras.Model``). A subclass
 
 A model never overrides ``fit``, ``compile`` or ``train_step``: loss scaling under
 ``mixed_float16``, division by the number of replicas under a distribution strategy,
-one optimizer per group, metric trackers weighted by batch size, input validation before
-the first step and labels are handled here once. ``docs/contract.md`` walks through a new
-model file.
+one optimizer per group, metric trackers weighted by batch size (or summed sample
+weights), input validation before the first step, labels and sample weights are handled
+here once. ``docs/contract.md`` walks through a new model file.
 """
 
 from __future__ import annotations
