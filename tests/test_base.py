@@ -243,6 +243,29 @@ def test_registry_refuses_unknown_settings_and_variant_datasets():
 
 
 # ---------------------------------------------------------------- sample weights
+def test_fit_on_arrays_pipelines_and_generators_warns_nothing_about_shuffle():
+    """Arrays become a pipeline that shuffles itself: Keras is not handed shuffle=True
+    with it (its "shuffle=True ... will be ignored" warning); nor for a tf.data pipeline,
+    a generator or weighted arrays."""
+    import warnings
+
+    x = _binary(32)
+    model = tfdgm.FactorizedCategorical((6,), num_categories=2)
+    model.compile_default()
+    inputs = {
+        "arrays": dict(x=x),
+        "weighted arrays": dict(x=x, sample_weight=np.ones(32)),
+        "pipeline": dict(x=tf.data.Dataset.from_tensor_slices(x).batch(8)),
+        "generator": dict(x=(x[i : i + 8] for i in range(0, 32, 8))),
+    }
+    for form, kwargs in inputs.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(**kwargs, batch_size=None if form in ("pipeline", "generator") else 8,
+                      verbose=0)  # fmt: skip
+        assert not [w for w in caught if "shuffle" in str(w.message)], form
+
+
 @pytest.mark.parametrize("name", ["made", "maf"])
 def test_a_weight_of_two_repeats_an_example_and_a_weight_of_zero_drops_it(name):
     """fit(x, sample_weight=w), w = 2 on rows 0-3, 0 on rows 4-7, 1 elsewhere, takes the
