@@ -267,6 +267,7 @@ class GenerativeModel(keras.Model):
 
     def after_update(self) -> None:
         """Run inside the compiled step after every update (EMA, clipping, projections)."""
+        return  # a body besides the docstring: AutoGraph cannot convert an empty one
 
     def batch_statistics(self, x, labels=None) -> dict[str, tf.Tensor]:
         """Sufficient statistics of a batch, as *sums* over its examples (statistics-based

@@ -21,8 +21,12 @@ False`` turns the in-graph checks off. Their cost, by ``python
 benchmarks/bench_batch_check.py --threads 1`` (CPU seconds, runs interleaved) on the shared
 2-core machine at a load of about 4 on 2026-12-07, two runs (``--steps 100 --repeats 5``,
 then ``--steps 200 --repeats 11``): +5.5 % and +1.4 % of the step for the 784-512-256-32
-VAE at batch 128, -6.4 % and +5.7 % for the digits VAE at batch 64: within this machine's
-run-to-run noise, so a 3 % target is not resolved here.
+VAE at batch 128, -6.4 % and +5.7 % for the digits VAE at batch 64: within the noise of
+``fit`` on this machine. Train steps looped in one graph (``python
+benchmarks/bench_batch_check_loop.py``, one thread, median of 9 alternated repeats), three
+runs at the same load: -0.8, +0.9, +3.1 % (digits VAE, batch 64; 0.8-1.0 ms of CPU a
+step) and -3.9, +1.2, +0.3 % (784-512-256-32 VAE, batch 128; 11-12 ms): about 1 %, under
+the 3 % target, with a run-to-run spread of a few %.
 """
 
 from __future__ import annotations
