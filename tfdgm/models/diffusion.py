@@ -352,6 +352,7 @@ class DDPM(DiffusionSampling, GenerativeModel):
         """(1 + w) f(y, t, labels) - w f(y, t, null), both branches in one batch; f(y, t,
         null) without labels, f(y, t, labels) alone at w = 0."""
         w = self.guidance_scale if guidance_scale is None else guidance_scale
+        labels = None if labels is None else tf.cast(labels, tf.int32)
         if labels is None or (isinstance(w, (int, float)) and w == 0):
             return self._network(y, t, ema, labels)
         t = tf.convert_to_tensor(t)
