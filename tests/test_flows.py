@@ -173,7 +173,10 @@ def test_actnorm_data_dependent_init(moons):
     assert model.initialize(x) == 0  # only once
 
 
-@pytest.mark.parametrize("variant", ["realnvp-actnorm", "realnvp-batch", "iaf"])
+# (Every normalization and the IAF also fit, sample, save and load in the contract suite,
+# as variants realnvp[actnorm], realnvp[batchnorm] and maf[iaf]; here ActNorm's
+# data-dependent initialization must not run again after loading.)
+@pytest.mark.parametrize("variant", ["realnvp-actnorm"])
 def test_variants_fit_save_load(variant, moons, tmp_path):
     kwargs = dict(VARIANTS[variant])
     model = flow_model(kwargs.pop("kind"), num_layers=2, hidden_units=(8,), **kwargs)
