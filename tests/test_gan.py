@@ -375,7 +375,7 @@ def test_mmd_network_matches_a_1d_target_by_a_two_sample_test():
 
 
 # ---------------------------------------------------------------- class-conditional
-@pytest.mark.parametrize("cls", [GAN, WGANGP])
+@pytest.mark.parametrize("cls", [FGAN, GAN, WGANGP])
 def test_conditional_generator_and_critic_depend_on_the_label(cls):
     model = cls(event_shape=(2,), latent_dim=2, hidden_units=(16,), num_classes=3, seed=0)
     z = np.random.default_rng(0).standard_normal((5, 2)).astype("float32")
