@@ -34,9 +34,6 @@
 # %%
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
@@ -107,17 +104,16 @@ print(f"closed form  : {float(q.kl_divergence(p)):.4f}")
 vae = tfdgm.VAE.for_dataset(digits, latent_dim=2, hidden_units=(256, 128), seed=0)
 vae.compile_default(learning_rate=1e-3)
 history = vae.fit(x_train, epochs=EPOCHS, batch_size=64, validation_data=x_test, verbose=0)
-plotting.training_curve(history.history).savefig(f"{OUT}/lab1_curve.png")
+plotting.save(plotting.training_curve(history.history), f"{OUT}/lab1_curve.png")
 print({k: round(v[-1], 2) for k, v in history.history.items()})
 
 # %%
 fig = plotting.image_grid(vae.decode(vae.prior().sample(32, seed=(1, 1))).mean(), SHAPE,
                           title="decoder means of z ~ p(z)")
-fig.savefig(f"{OUT}/lab1_samples.png")
+plotting.save(fig, f"{OUT}/lab1_samples.png")
 pairs = np.stack([x_test[:16], vae.reconstruct(x_test[:16])], 1).reshape(32, -1)
-plotting.image_grid(pairs, SHAPE, title="test images | reconstructions").savefig(
-    f"{OUT}/lab1_reconstructions.png"
-)
+fig = plotting.image_grid(pairs, SHAPE, title="test images | reconstructions")
+plotting.save(fig, f"{OUT}/lab1_reconstructions.png")
 
 # %% [markdown]
 # With a 2-D latent space we can look at where the encoder puts the test digits, and decode
@@ -132,7 +128,7 @@ grid = np.stack(np.meshgrid(np.linspace(-2, 2, 10), np.linspace(-2, 2, 10)), -1)
 images = vae.decode(grid.astype("float32")).mean().numpy().reshape(10, 10, H, W)
 axes[1].imshow(images.transpose(0, 2, 1, 3).reshape(10 * H, 10 * W), cmap="gray_r")
 axes[1].set_title("decoded latent grid")
-fig.savefig(f"{OUT}/lab1_latent.png")
+plotting.save(fig, f"{OUT}/lab1_latent.png")
 
 # %% [markdown]
 # ### Exercise 2 — the ELBO by hand
@@ -186,7 +182,7 @@ ax.axhline(log_p, color="k", ls="--", label="log p(x) estimate")
 ax.set_xlabel("k")
 ax.set_ylabel("nats per image")
 ax.legend()
-fig.savefig(f"{OUT}/lab1_iwae.png")
+plotting.save(fig, f"{OUT}/lab1_iwae.png")
 print("IWAE_k:", np.round(curve, 3), " log p(x) ≈", round(log_p, 3))
 
 # %% [markdown]
@@ -225,5 +221,6 @@ for beta in (0.5, 4.0):
 
 # %%
 path = vae.interpolate(x_test[0], x_test[1], steps=8)
-plotting.image_grid(path, SHAPE, title="interpolation").savefig(f"{OUT}/lab1_interpolation.png")
+fig = plotting.image_grid(path, SHAPE, title="interpolation")
+plotting.save(fig, f"{OUT}/lab1_interpolation.png")
 print("lab 1 done; figures in", OUT)

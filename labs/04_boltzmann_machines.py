@@ -32,7 +32,9 @@
 #
 # Every exercise has a reference solution right below it. Run the whole file as a script
 # (`python labs/04_boltzmann_machines.py`) or open it as a notebook with Jupytext.
-# `TFDGM_FAST=1` shrinks every training run so the lab finishes in seconds.
+# `TFDGM_FAST=1` shrinks every training run so the lab finishes in seconds;
+# `TFDGM_DIGITS=mnist5k` trains sections 4, 5, 6, 8 and 9 on 5,000 real 28×28 MNIST digits
+# instead of the 8×8 ones (`pip install -e ".[data]"`).
 
 # %% [markdown]
 # ## Setup
@@ -41,9 +43,6 @@
 import itertools
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
@@ -55,7 +54,9 @@ FAST = os.environ.get("TFDGM_FAST") == "1"
 OUT = os.environ.get("TFDGM_LAB_OUT", "lab_outputs")
 os.makedirs(OUT, exist_ok=True)
 EPOCHS = 2 if FAST else 30
-digits = tfdgm.data.load("digits")  # binarized: pixel > 8 of the 0..16 levels
+# binarized 8x8 digits (pixel > 8 of the 0..16 levels), or "mnist5k" (28x28, pixel > 127)
+digits = tfdgm.data.load(os.environ.get("TFDGM_DIGITS", "digits"))
+SHAPE = digits.image_shape  # (8, 8) or (28, 28)
 x_train, x_test = digits.x_train, digits.x_test
 if FAST:
     x_train, x_test = x_train[:256], x_test[:100]
@@ -132,7 +133,7 @@ print("sum_v p(v)        :", float(tf.reduce_sum(tf.exp(rbm.log_prob(v)))))
 
 # %% [markdown]
 # `log_partition("exact")` enumerates only the smaller layer (2^min(V, H) terms), which is
-# why it stays cheap for the 64-visible digits as long as H ≤ 20.
+# why it stays cheap for the 64-visible digits (or 784-visible MNIST) as long as H ≤ 20.
 
 # %% [markdown]
 # ## 2. Block Gibbs sampling
@@ -177,7 +178,7 @@ ax.semilogy(np.arange(1, 21), total_variation)
 ax.set_xlabel("Gibbs sweeps")
 ax.set_ylabel("total variation to p(v)")
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab4_gibbs_tv.png")
+plotting.save(fig, f"{OUT}/lab4_gibbs_tv.png")
 
 # %% [markdown]
 # The floor near 0.01–0.02 is Monte-Carlo noise of 5,000 samples, not bias.
@@ -262,13 +263,12 @@ ax.set_xlabel("epoch")
 ax.set_ylabel("test log p(v) [nats]")
 ax.legend()
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab4_log_likelihood.png")
+plotting.save(fig, f"{OUT}/lab4_log_likelihood.png")
 rbm16 = curves["CD-1"][1]
-rbm16.figures(digits)["filters"].savefig(f"{OUT}/lab4_filters.png")
+plotting.save(rbm16.figures(digits)["filters"], f"{OUT}/lab4_filters.png")
 samples = rbm16.sample(32, seed=(1, 2), num_steps=100 if FAST else 1000)
-plotting.image_grid(samples, (8, 8), title="RBM samples (Gibbs)").savefig(
-    f"{OUT}/lab4_rbm_samples.png"
-)
+fig = plotting.image_grid(samples, SHAPE, title="RBM samples (Gibbs)")
+plotting.save(fig, f"{OUT}/lab4_rbm_samples.png")
 
 # %% [markdown]
 # ### Annealed importance sampling
@@ -306,9 +306,10 @@ print(
     "DBN test log-likelihood (importance sampling, exact top log Z):",
     float(tf.reduce_mean(dbn.log_prob(x_test, num_samples=100 if FAST else 1000))),
 )
-plotting.image_grid(
-    dbn.sample(32, seed=(3, 4), num_steps=100 if FAST else 1000), (8, 8), title="DBN samples"
-).savefig(f"{OUT}/lab4_dbn_samples.png")
+fig = plotting.image_grid(
+    dbn.sample(32, seed=(3, 4), num_steps=100 if FAST else 1000), SHAPE, title="DBN samples"
+)
+plotting.save(fig, f"{OUT}/lab4_dbn_samples.png")
 
 # %% [markdown]
 # ## 6. The Helmholtz machine and wake–sleep
@@ -350,9 +351,10 @@ print("evaluate:", helmholtz.evaluate(x_test, verbose=0, return_dict=True))
 for s in (1, 10, 100) if FAST else (1, 10, 100, 1000):
     estimate = float(tf.reduce_mean(helmholtz.log_prob(x_test, num_samples=s, seed=(0, 0))))
     print(f"importance-sampled log p(x) with S = {s:>4}: {estimate:.2f} nats")
-plotting.image_grid(
-    helmholtz.sample(32, seed=(5, 6)), (8, 8), title="Helmholtz machine samples"
-).savefig(f"{OUT}/lab4_helmholtz_samples.png")
+fig = plotting.image_grid(
+    helmholtz.sample(32, seed=(5, 6)), SHAPE, title="Helmholtz machine samples"
+)
+plotting.save(fig, f"{OUT}/lab4_helmholtz_samples.png")
 
 # %% [markdown]
 # The estimate rises with S: with S = 1 it is the ELBO in expectation, and it approaches
@@ -477,11 +479,11 @@ for steps in (0, 1, 3, 10):
     print(f"{steps:>2} mean-field rounds: mean bound {float(np.mean(partial.log_prob(v))):.4f}")
 
 # %% [markdown]
-# On digits, a 64-16-8 DBM keeps log Z exact (the 16 odd units are enumerated with the even
-# layers summed out). With `pretrain_epochs=P` the first 2P epochs of `fit` pre-train the
-# layers greedily as RBMs — the bottom one with two copies of v, the top one with two
-# copies of h₂, so that composed (each middle layer hears both neighbours) the inputs add
-# up — and a line marks each stage; joint training follows.
+# On digits, a D-16-8 DBM (D = 64 pixels, or 784) keeps log Z exact (the 16 odd units are
+# enumerated with the even layers summed out). With `pretrain_epochs=P` the first 2P epochs
+# of `fit` pre-train the layers greedily as RBMs — the bottom one with two copies of v, the
+# top one with two copies of h₂, so that composed (each middle layer hears both
+# neighbours) the inputs add up — and a line marks each stage; joint training follows.
 
 # %%
 for pretrain in (2,) if FAST else (0, 20):
@@ -495,9 +497,10 @@ for pretrain in (2,) if FAST else (0, 20):
     print(f"pretrain_epochs={pretrain}: test bound {bound:.2f} nats (exact log Z)")
     if stages is not None:
         print("  stage of each epoch (RBM 0, RBM 1, 2 = joint):", np.array(stages, int))
-plotting.image_grid(
-    dbm.sample(32, seed=(7, 8), num_steps=100 if FAST else 1000), (8, 8), title="DBM samples"
-).savefig(f"{OUT}/lab4_dbm_samples.png")
+fig = plotting.image_grid(
+    dbm.sample(32, seed=(7, 8), num_steps=100 if FAST else 1000), SHAPE, title="DBM samples"
+)
+plotting.save(fig, f"{OUT}/lab4_dbm_samples.png")
 
 # %% [markdown]
 # ## 9. NVIL against wake–sleep

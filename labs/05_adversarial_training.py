@@ -35,9 +35,6 @@
 # %%
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -181,7 +178,7 @@ ax.semilogy(1 / (1 + np.exp(-v)), g_minimax, label="minimax: log(1 − D)")
 ax.semilogy(1 / (1 + np.exp(-v)), g_ns, label="non-saturating: −log D")
 ax.set(xlabel="D(G(z))", ylabel="|gradient w.r.t. the logit|")
 ax.legend()
-fig.savefig(f"{OUT}/lab5_saturation.png")
+plotting.save(fig, f"{OUT}/lab5_saturation.png")
 
 # %% [markdown]
 # ## 4. Train a GAN on 8 Gaussians, judged by its samples
@@ -203,9 +200,10 @@ quality = SampleQuality(toys, every=max(1, EPOCHS // 6), image_dir=OUT)
 history = gan.fit(toys.x_train, epochs=EPOCHS, batch_size=256, callbacks=[quality], verbose=0)
 for record in quality.records:
     print({k: round(v, 3) for k, v in record.items()})
-plotting.training_curve(
+fig = plotting.training_curve(
     {k: history.history[k] for k in ("d_loss", "g_loss", "real_accuracy", "fake_accuracy")}
-).savefig(f"{OUT}/lab5_gan_curve.png")
+)
+plotting.save(fig, f"{OUT}/lab5_gan_curve.png")
 
 # %% [markdown]
 # ## 5. f-GANs: which divergence?
@@ -320,7 +318,7 @@ for ax, (name, model) in zip(axes[1:], [("GAN", gan), ("WGAN-GP", wgan), ("MMD n
         ax=ax,
         title=f"{name}: {row['modes_covered']}/8 modes, FD {row['fd']:.3f}",
     )
-fig.savefig(f"{OUT}/lab5_models.png")
+plotting.save(fig, f"{OUT}/lab5_models.png")
 
 # %% [markdown]
 # ## 8. Fréchet distance and KID on digits
@@ -369,4 +367,4 @@ digit_gan.fit(digits.x_train, epochs=2 if FAST else 240, batch_size=64, verbose=
 print(metrics.sample_quality(digit_gan, digits, reference=True))
 samples = digit_gan.sample(32, seed=(1, 2))
 fig = plotting.image_grid(samples, digits.image_shape, title="GAN samples")
-fig.savefig(f"{OUT}/lab5_digits.png")
+plotting.save(fig, f"{OUT}/lab5_digits.png")

@@ -28,7 +28,9 @@
 #
 # Every exercise has a reference solution right below it. Run the whole file as a script
 # (`python labs/06_graphical_models_em_vi.py`) or open it as a notebook with Jupytext.
-# `TFDGM_FAST=1` shrinks every fit so the lab finishes in seconds.
+# `TFDGM_FAST=1` shrinks every fit so the lab finishes in seconds; `TFDGM_DIGITS=mnist5k`
+# fits the Bernoulli mixture of section 2 to 5,000 real 28×28 MNIST digits instead of the
+# 8×8 ones (`pip install -e ".[data]"`).
 
 # %% [markdown]
 # ## Setup
@@ -36,15 +38,13 @@
 # %%
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfdgm
+from tfdgm import plotting
 
 tfd = tfp.distributions
 FAST = os.environ.get("TFDGM_FAST") == "1"
@@ -175,7 +175,7 @@ axes[1].contourf(grid[..., 0], grid[..., 1], density.reshape(120, 120), 30, cmap
 axes[1].scatter(*np.asarray(gmm.get_parameters()["means"]).T, c="w", s=12)
 axes[1].set_title("fitted density and means")
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab6_em.png")
+plotting.save(fig, f"{OUT}/lab6_em.png")
 
 # %% [markdown]
 # ### Exercise 3 — one EM step by hand
@@ -218,17 +218,18 @@ print("one EM step by hand matches the class")
 
 # %% [markdown]
 # The same algorithm with Bernoulli components, $p(x \mid k) = \prod_j
-# \mu_{kj}^{x_j}(1-\mu_{kj})^{1-x_j}$, on binarized 8×8 digits: each component's mean is
-# a prototype image (the M-step is $\mu_{kj} = (\sum_n r_{nk} x_{nj} + \alpha)/(N_k +
-# 2\alpha)$, a MAP estimate that keeps probabilities off 0 and 1).
+# \mu_{kj}^{x_j}(1-\mu_{kj})^{1-x_j}$, on binarized 8×8 digits (28×28 with
+# `TFDGM_DIGITS=mnist5k`): each component's mean is a prototype image (the M-step is
+# $\mu_{kj} = (\sum_n r_{nk} x_{nj} + \alpha)/(N_k + 2\alpha)$, a MAP estimate that keeps
+# probabilities off 0 and 1).
 
 # %%
-digits = tfdgm.data.load("digits")
-bmm = tfdgm.BernoulliMixture((64,), num_components=30, smoothing=0.1, seed=0)
+digits = tfdgm.data.load(os.environ.get("TFDGM_DIGITS", "digits"))  # or "mnist5k"
+bmm = tfdgm.BernoulliMixture(digits.event_shape, num_components=30, smoothing=0.1, seed=0)
 bmm.compile_default()
 bmm_history = bmm.fit(digits.x_train, epochs=5 if FAST else 50, batch_size=512, verbose=0)
 print(f"Bernoulli mixture: test NLL {-float(np.mean(bmm.log_prob(digits.x_test))):.2f} nats")
-bmm.figures(digits)["means"].savefig(f"{OUT}/lab6_bernoulli_means.png")
+plotting.save(bmm.figures(digits)["means"], f"{OUT}/lab6_bernoulli_means.png")
 
 # %% [markdown]
 # ## 3. The Bayesian Gaussian mixture by CAVI
@@ -256,7 +257,7 @@ axes[0].set(xlabel="CAVI sweep (epoch)", ylabel="ELBO / N", title="CAVI never go
 axes[1].bar(np.arange(10), alpha / alpha.sum())
 axes[1].set(xlabel="component", title="E[π_k] under q(π)")
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab6_cavi.png")
+plotting.save(fig, f"{OUT}/lab6_cavi.png")
 
 # %% [markdown]
 # ### Exercise 4 — the course's special case in closed form
@@ -395,7 +396,7 @@ for name, values in errors.items():
 ax.set(xlabel="samples S", ylabel="mean |log p̂(x) - log p(x)| (nats)")
 ax.legend()
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab6_evidence.png")
+plotting.save(fig, f"{OUT}/lab6_evidence.png")
 
 # %% [markdown]
 # Naive Monte Carlo is off by tens to hundreds of nats (its log is biased low: most draws
@@ -475,7 +476,7 @@ for ax, (name, q) in zip(axes, (("forward KL: mode-covering", forward),
                np.exp(np.asarray(q.log_prob(flat))).reshape(100, 160), 6, cmap="autumn")
     ax.set_title(name)
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab6_forward_reverse_kl.png")
+plotting.save(fig, f"{OUT}/lab6_forward_reverse_kl.png")
 
 # %% [markdown]
 # In the forward-KL printout, KL(q‖p) is large: the moment-matched Gaussian puts much of
@@ -520,7 +521,7 @@ for ax, (name, flow) in zip(axes, (("RealNVP by forward KL (maximum likelihood)"
     ax.scatter(drawn[:, 0], drawn[:, 1], s=1, c="C1", alpha=0.4)
     ax.set(xlim=(-4, 6), ylim=(-2.5, 5), title=name)
 fig.tight_layout()
-fig.savefig(f"{OUT}/lab6_flow_forward_reverse_kl.png")
+plotting.save(fig, f"{OUT}/lab6_flow_forward_reverse_kl.png")
 
 # %% [markdown]
 # The maximum-likelihood flow puts samples on both modes; the reverse-KL flow keeps to the
