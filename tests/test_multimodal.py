@@ -245,3 +245,15 @@ def test_cvae_is_the_conditional_vae_on_the_command_line():
         runs.Run.resolve("cvea")
     run = runs.Run.resolve("multimodal-vae", hparams={"fusion": "moe"})
     assert run.dataset.events and run.hparams["fusion"] == "moe"
+
+
+def test_hparams_reach_the_base_constructors_of_the_adversarial_models():
+    """``--hparam num_classes=10`` (ImplicitModel's argument, reached through **kwargs)."""
+    from tfdgm import registry, settings
+
+    for name in ("gan", "fgan", "wgan-gp"):
+        arguments = settings.model_arguments(registry.get(name))
+        assert {"num_classes", "latent_dim", "hidden_units"} <= set(arguments), name
+        settings.check_hparams(registry.get(name), {"num_classes": 10})
+    with pytest.raises(settings.RunError, match="no hyperparameter 'seed'"):
+        settings.check_hparams(registry.get("gan"), {"seed": 1})

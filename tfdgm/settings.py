@@ -63,9 +63,22 @@ _KINDS = {
 
 def model_arguments(entry) -> dict[str, inspect.Parameter]:
     """The hyperparameters of a registry entry: the named arguments of its class's
-    constructor and of its ``for_dataset`` (whose defaults win), less :data:`SET_BY_RUN`."""
+    constructor, of the tfdgm base constructors its ``**kwargs`` reach (``GAN(...,
+    num_classes=10)`` is ``ImplicitModel``'s), and of its ``for_dataset`` (whose defaults
+    win), less :data:`SET_BY_RUN`."""
+    constructors = []
+    for klass in entry.cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if not klass.__module__.startswith("tfdgm"):
+            break
+        constructors.insert(0, init)  # the subclass's own defaults win
+        kinds = [p.kind for p in inspect.signature(init).parameters.values()]
+        if inspect.Parameter.VAR_KEYWORD not in kinds:
+            break
     found = {}
-    for fn in (entry.cls.__init__, getattr(entry.cls, "for_dataset", None)):
+    for fn in (*constructors, getattr(entry.cls, "for_dataset", None)):
         if fn is None:
             continue
         for name, parameter in inspect.signature(fn).parameters.items():
