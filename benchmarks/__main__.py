@@ -124,6 +124,8 @@ def vae(rounds: int, quick: bool) -> list[str]:
         times["PyTorch eager"] = peer("vae-torch", batch, steps, rounds)
         if full:
             times["PyTorch torch.compile"] = peer("vae-torch-compile", batch, steps, rounds)
+            # under load PyTorch's second thread spins (see benchmarks/peers.py)
+            times["PyTorch eager, 1 thread"] = peer("vae-torch", batch, steps, rounds, 1)
             lines += [f"Batch {batch}, load average {_timing.load()}:", "", *HEADER]
             lines += rows(times, batch, suite_vae.FLOP_PER_EXAMPLE, "hand loop") + [""]
             print("\n".join(lines[-len(times) - 4 :]), flush=True)
@@ -191,6 +193,57 @@ def families(rounds: int, quick: bool) -> list[str]:
     return lines
 
 
+def _seconds(call, repeats: int) -> float:
+    """Median seconds of ``call()`` over ``repeats`` timed calls, after one untimed."""
+    import numpy as np
+
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.asarray(call())
+        times.append(time.perf_counter() - start)
+    return _timing.summary(times)[0]
+
+
+def sampling(quick: bool) -> list[str]:
+    """Seconds per ``sample`` call of the autoregressive models (one step per dimension)
+    and of DDPM (per image, against the number of steps), default models on digits."""
+    from benchmarks.suite_families import default_model
+    from tfdgm import data, registry, settings
+
+    repeats = 2 if quick else 3
+    digits = data.load("digits")
+    lines = ["### Sampling time", "", f"Autoregressive models (load {_timing.load()}):", ""]
+    lines += ["| model | steps (dimensions) | 64 samples (s) | 1024 samples (s) | ms per step, 1024 |"]
+    lines += ["|---|---|---|---|---|"]
+    for name in ("markov", "rnn", "made"):
+        entry = registry.get(name)
+        _, hparams = settings.entry_settings(entry)
+        model = (entry.build or entry.cls.for_dataset)(digits, seed=0, **hparams)
+        cells = [_seconds(lambda n=n: model.sample(n, seed=(0, 1)), repeats) for n in (64, 1024)]
+        steps = model.event_size
+        lines.append(
+            f"| {name} | {steps} | {cells[0]:.3f} | {cells[1]:.3f} | {cells[1] / steps * 1e3:.2f} |"
+        )
+    model, _ = default_model("ddpm") if "ddpm" in registry.names() else (None, None)
+    if model is not None:
+        counts = (10, 100) if quick else (10, 100, 1000)
+        lines += ["", f"DDPM (U-Net, 64 images of 8x8 digits; load {_timing.load()}):", ""]
+        lines += ["| sampler | steps | seconds per call | ms per image | ms per image and step |"]
+        lines += ["|---|---|---|---|---|"]
+        for sampler in ("ddpm", "ddim"):
+            for steps in counts:
+                call = lambda: model.sample(64, seed=(0, 1), num_steps=steps, sampler=sampler)
+                sec = _seconds(call, 1 if steps >= 1000 else repeats)
+                lines.append(
+                    f"| {sampler} | {steps} | {sec:.2f} | {sec / 64 * 1e3:.1f} | "
+                    f"{sec / 64 / steps * 1e3:.3f} |"
+                )
+    print("\n".join(lines), flush=True)
+    return lines + [""]
+
+
 def ais(quick: bool) -> list[str]:
     """Seconds of one AIS estimate (traced once, then timed) for chains x temperatures."""
     import tensorflow as tf
@@ -231,6 +284,7 @@ def main(argv=None):
         lambda: vae(args.rounds, args.quick),
         lambda: rbm(args.rounds),
         lambda: families(args.rounds, args.quick),
+        lambda: sampling(args.quick),
     ]
     for section in sections:
         body += section()

@@ -34,6 +34,7 @@ FAMILIES = {
     "made": "digits",
     "gan": "8gaussians",
     "helmholtz": "digits",
+    "ddpm": "digits",  # sampling time only
 }
 
 
