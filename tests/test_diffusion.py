@@ -387,3 +387,29 @@ def test_tfdgm_sample_calls_the_exported_sampler_with_its_steps(tmp_path, monkey
     )
     default = model.sample(5, seed=(1, 0))
     np.testing.assert_array_equal(model.sample(5, seed=(1, 0), num_steps=0), default)
+
+
+def test_sample_weights_weigh_the_per_example_simple_loss():
+    """L_simple per example (its own t and noise): weights of one train exactly like no
+    weights; weights (1, 1, 0, 0) give the mean of the first two examples' losses drawn
+    with the same seed, and the zero-weighted examples do not move the weights."""
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+
+    def trained(weights):
+        keras.utils.set_random_seed(0)
+        model = DDPM((2,), 20, units=8, num_blocks=1, embedding_dim=4, seed=0)
+        model.compile_default(learning_rate=1e-2)
+        model.fit(x, sample_weight=weights, epochs=2, batch_size=4, verbose=0, shuffle=False)
+        return model
+
+    assert trained(None).takes_sample_weight
+    for a, b in zip(trained(None).get_weights(), trained(np.ones(4, np.float32)).get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    keras.utils.set_random_seed(0)
+    model = DDPM((2,), 20, units=8, num_blocks=1, embedding_dim=4, seed=0)
+    per_example = model.example_objective(tf.constant(x))["loss"].numpy()
+    keras.utils.set_random_seed(0)
+    model = DDPM((2,), 20, units=8, num_blocks=1, embedding_dim=4, seed=0)  # the same draws
+    weighted = model._objective(tf.constant(x), None, False, tf.constant([1.0, 1.0, 0.0, 0.0]))
+    np.testing.assert_allclose(float(weighted["loss"]), per_example[:2].mean(), rtol=1e-5)
+    assert per_example.shape == (4,) and per_example[2:].mean() != per_example[:2].mean()

@@ -408,10 +408,12 @@ class DDPM(DiffusionSampling, GenerativeModel):
         return tfd.Independent(quantized, reinterpreted_batch_ndims=len(self.event_shape))
 
     # ------------------------------------------------------------------ training
-    def objective(self, x, training=False, labels=None):
-        """The simple loss E_{t, eps} mean ||f(y_t, t) - target||^2 with t ~ U{1..T}; a
-        conditional model's labels are replaced by the null class K with probability
-        ``label_dropout`` (classifier-free guidance trains both branches at once)."""
+    def example_objective(self, x, training=False, labels=None):
+        """The simple loss per example, mean_d (f(y_t, t) - target)_d^2 with its own
+        t ~ U{1..T} and noise (the batch mean is E_{t, eps} of Ho et al.'s L_simple; with
+        ``sample_weight`` the weighted mean); a conditional model's labels are replaced by
+        the null class K with probability ``label_dropout`` (classifier-free guidance
+        trains both branches at once)."""
         y0, seed = self.normalize(x), self._seed()
         seed_t, seed_eps = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         if self.num_classes is not None:
@@ -424,7 +426,8 @@ class DDPM(DiffusionSampling, GenerativeModel):
         y_t = tf.sqrt(ab) * y0 + tf.sqrt(omab) * eps
         target = {"epsilon": eps, "x0": y0, "v": tf.sqrt(ab) * eps - tf.sqrt(omab) * y0}
         f = self._network(y_t, t, ema=not training, labels=labels)
-        return {"loss": tf.reduce_mean(tf.square(f - target[self.prediction]))}
+        error = tf.square(f - target[self.prediction])
+        return {"loss": tf.reduce_mean(tf.reshape(error, [tf.shape(error)[0], -1]), axis=-1)}
 
     def drop_labels(self, labels, seed) -> tf.Tensor:
         """``labels`` with each replaced by the null class K with probability
