@@ -104,7 +104,7 @@ class _GreedySchedule(keras.callbacks.Callback):
 @registry.register(
     "dbn",
     family="energy-based",
-    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist"),
+    datasets=("digits", "digits-continuous", "mnist", "fashion-mnist", "mnist5k"),
     training=dict(epochs=100, batch_size=32),
     hparams=dict(hidden_sizes=(64, 20), rbm_kwargs=dict(cd_k=1), log_prob_samples=1000),
     tiny=dict(hidden_sizes=(8, 4), rbm_kwargs=dict(sample_steps=20), log_prob_samples=20),

@@ -74,7 +74,7 @@ def _bernoulli(logits) -> tfd.Distribution:
 @registry.register(
     "helmholtz",
     family="latent-variable",
-    datasets=("digits", "mnist", "fashion-mnist"),
+    datasets=("digits", "mnist", "fashion-mnist", "mnist5k"),
     training=dict(epochs=200, batch_size=32),
     hparams=dict(hidden_sizes=(64, 32)),
     tiny=dict(hidden_sizes=(8, 4), log_prob_samples=20),
