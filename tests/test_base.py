@@ -310,11 +310,11 @@ def test_weighted_counts_are_the_counts_of_repeated_examples(make):
     w = np.array([2.0] * 4 + [0.0] * 4 + [1.0] * 8, np.float32)
     x_repeated = np.concatenate([x[:4], x[:4], x[8:]])
     losses, counts = [], []
-    for data, weights in ((x, w), (x_repeated, None)):
+    for inputs, weights in ((x, w), (x_repeated, None)):
         with _mirrored().scope():
             model = make()
             model.compile_default()
-        history = model.fit(data, sample_weight=weights, batch_size=4, verbose=0)
+        history = model.fit(inputs, sample_weight=weights, batch_size=4, verbose=0)
         losses.append(history.history["loss"][-1])
         counts.append([v.numpy() for v in model.weights])
     for a, b in zip(*counts, strict=True):
@@ -333,11 +333,11 @@ def test_weighted_em_is_em_on_repeated_examples(cls):
     x_repeated = np.concatenate([x[:4], x[:4], x[8:]])
     start = np.random.default_rng(0).dirichlet(np.ones(3), size=16).astype("float32")
     losses, parameters = [], []
-    for data, weights in ((x, w), (x_repeated, None)):
+    for inputs, weights in ((x, w), (x_repeated, None)):
         model = cls((4,), num_components=3, seed=0)
         model.compile_default()
         model.initialize(x, responsibilities=start)
-        history = model.fit(data, sample_weight=weights, batch_size=8, verbose=0)
+        history = model.fit(inputs, sample_weight=weights, batch_size=8, verbose=0)
         losses.append(history.history["loss"][0])
         parameters.append([v.numpy() for v in model.weights])
     for a, b in zip(*parameters, strict=True):

@@ -259,7 +259,8 @@ _LOAD_SCRIPT = textwrap.dedent(
             inputs, out = np.load(job["inputs"]), {}
             for key in job["endpoints"]:
                 n = int(inputs[f"{key}:n"])
-                result = getattr(loaded, key)(*[tf.constant(inputs[f"{key}:{i}"]) for i in range(n)])
+                args = [tf.constant(inputs[f"{key}:{i}"]) for i in range(n)]
+                result = getattr(loaded, key)(*args)
                 flat = result if isinstance(result, dict) else {"": result}
                 for sub, value in flat.items():
                     out[f"{key}/{sub}"] = np.asarray(value)

@@ -49,7 +49,15 @@ from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.data import EventSpec
 
 #: Datasets of the registered implicit models (the first is the default of ``tfdgm train``).
-DATASETS = ("8gaussians", "digits-continuous", "digits", "moons", "checkerboard", "spirals", "mnist5k-continuous")
+DATASETS = (
+    "8gaussians",
+    "digits-continuous",
+    "digits",
+    "moons",
+    "checkerboard",
+    "spirals",
+    "mnist5k-continuous",
+)
 #: Hyperparameters small enough for the tests.
 TINY = dict(latent_dim=2, hidden_units=(16,), filters=4)
 

@@ -66,7 +66,14 @@ tfb = tfp.bijectors
 PREPROCESS = (None, "logit")
 
 
-_DATASETS = ("moons", "8gaussians", "checkerboard", "spirals", "digits-continuous", "mnist5k-continuous")
+_DATASETS = (
+    "moons",
+    "8gaussians",
+    "checkerboard",
+    "spirals",
+    "digits-continuous",
+    "mnist5k-continuous",
+)
 # XLA: 1.2-2x the steps/s of plain fit (benchmarks/bench_flows.py)
 _TRAINING = dict(epochs=200, batch_size=128, jit_compile=True)
 
