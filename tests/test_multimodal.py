@@ -257,3 +257,28 @@ def test_hparams_reach_the_base_constructors_of_the_adversarial_models():
         settings.check_hparams(registry.get(name), {"num_classes": 10})
     with pytest.raises(settings.RunError, match="no hyperparameter 'seed'"):
         settings.check_hparams(registry.get("gan"), {"seed": 1})
+
+
+def test_sample_weights_weigh_the_per_example_bound():
+    """The training bound is a mean over examples: weights of one train exactly like no
+    weights, and weights (1, 1, 0, 0) give the mean of the first two examples' losses
+    drawn with the same seed."""
+    x = _two_modalities(4)
+
+    def model():
+        tf.keras.utils.set_random_seed(0)
+        return MultimodalVAE(TWO, 2, "poe", hidden_units=(8,), seed=0)
+
+    def trained(weights):
+        m = model()
+        m.compile_default(learning_rate=1e-2, run_eagerly=True)
+        m.fit(x, sample_weight=weights, epochs=2, batch_size=4, verbose=0, shuffle=False)
+        return m.get_weights()
+
+    assert model().takes_sample_weight
+    for a, b in zip(trained(None), trained(np.ones(4, np.float32))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    per_example = model().example_objective(x)["loss"].numpy()
+    weighted = model()._objective(x, None, False, tf.constant([1.0, 1.0, 0.0, 0.0]))
+    np.testing.assert_allclose(float(weighted["loss"]), per_example[:2].mean(), rtol=1e-5)
+    assert per_example.shape == (4,) and per_example[2:].mean() != per_example[:2].mean()

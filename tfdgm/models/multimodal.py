@@ -366,7 +366,10 @@ class MultimodalVAE(GenerativeModel):
         """The fusion's bound on log p(x_S) per example, ``[batch]`` (one-sample estimate)."""
         return self._bound(*self._inputs(x), self._seed(seed))[1]
 
-    def objective(self, x, training=False):
+    def example_objective(self, x, training=False):
+        """Per example: minus the fusion's training bound (plus MVAE's sub-sampled subsets
+        under ``"poe"``) as ``loss``, and the unweighted bound as ``elbo``; their batch
+        means (weighted under ``sample_weight``) are the objective."""
         x, mask = self._inputs(x)
         seed = self._seed()
         total, bound = self._bound(x, mask, seed)
@@ -379,7 +382,7 @@ class MultimodalVAE(GenerativeModel):
                 extra.append(tf.cast(coin, tf.float32) * mask)
             for subset, s in zip(extra, tf.unstack(seeds[1:])):
                 total += self._elbo_of(x, loc, scale, subset, subset, s)
-        return {"loss": -tf.reduce_mean(total), "elbo": tf.reduce_mean(bound)}
+        return {"loss": -total, "elbo": bound}
 
     # ------------------------------------------------------------------ contract
     def log_prob(self, x, given=None, num_samples: int | None = None, seed=None, chunk: int = 100):
