@@ -417,8 +417,11 @@ class GenerativeModel(keras.Model):
             )
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        """Keras ``evaluate``, after checking the inputs up front."""
-        x, y = _inputs.evaluate_inputs(self, x, y, kwargs)
+        """Keras ``evaluate``, after checking the inputs up front (not again for ``fit``'s
+        validation passes: Keras evaluates its cached iterator of the validation data that
+        ``fit`` checked, and the compiled step checks every batch)."""
+        if not kwargs.get("_use_cached_eval_dataset"):
+            x, y = _inputs.evaluate_inputs(self, x, y, kwargs)
         with _checks.BatchPosition(self):  # a failed batch check: ValueError
             return super().evaluate(x, y, *args, **kwargs)
 
