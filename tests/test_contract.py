@@ -238,13 +238,19 @@ def _mixed_float16_matches_float32(name, variant, float32_loss: float):
 @variant_case
 def test_variant(name, variant, tmp_path):
     """Each variant of an entry, in one go: density kind, fit, evaluate, sample, log_prob,
-    then the save/load round trip (config, endpoints). Its export is checked with every
+    then the save/load round trip (config, endpoints), and its config differs from the
+    base configuration's (a variant that set nothing would test the base twice). Its
+    export is checked with every
     other model's in test_export_loads_without_tfdgm; training on after loading, XLA,
     mixed precision and strategies run on the base configuration."""
     model, dataset = make_tiny(name, variant=variant)
     _density_kind(model, name)
     _fit_evaluate_sample_log_prob(model, dataset, epochs=1)
     _save_load(model, dataset, tmp_path, train_on=False)
+    base, _ = make_tiny(name)  # the variant is a different model, not its base again
+    assert json.dumps(model.get_config(), default=list, sort_keys=True) != json.dumps(
+        base.get_config(), default=list, sort_keys=True
+    ), f"{name}[{variant}] configures the same model as {name}"
 
 
 _LOAD_SCRIPT = textwrap.dedent(
