@@ -13,6 +13,7 @@ from scipy import stats
 import tfdgm
 from tfdgm import heads
 from tfdgm.models.multimodal import MultimodalVAE
+from tfdgm.models.vae import kl_warmup_weight
 
 tfd = tfp.distributions
 TWO = {"image": ((3,), "binary"), "label": ((), "categorical", 3)}
@@ -222,6 +223,48 @@ def test_likelihood_weights_scale_only_the_label_term_of_the_training_objective(
         MultimodalVAE(TWO, likelihood_weights={"label": 0.0})
 
 
+@pytest.mark.parametrize("fusion", ["poe", "moe", "mopoe"])
+def test_kl_warmup_anneals_only_the_training_kl(fusion):
+    """A warm-up over N steps weighs the training KL (MoE: log q - log p(z)) by
+    min(1, t / N) at update t: with the same draws the loss is affine in that weight and
+    moves with it (PoE, MoPoE: up, the KL being > 0); evaluation and the reported bound
+    keep the full KL; after N steps the weight stays 1."""
+    x = _two_modalities(5)
+    model = MultimodalVAE(TWO, 2, fusion, hidden_units=(8,), kl_warmup=8, seed=0)
+    model._seed = lambda seed=None: tf.constant([1, 2])  # the same draws at every step
+    assert kl_warmup_weight(model, 8, True) == 1.0  # not compiled: no warm-up
+    model.compile_default()
+    values = {}
+    for t in (0, 2, 8):
+        model.optimizer.iterations.assign(t)
+        values[t] = model.example_objective(x, training=True)
+    loss = {t: v["loss"].numpy() for t, v in values.items()}
+    assert (np.abs(loss[8] - loss[0]) > 1e-3).all()
+    assert fusion == "moe" or (loss[8] > loss[0]).all()
+    np.testing.assert_allclose(loss[2], loss[0] + 0.25 * (loss[8] - loss[0]), rtol=1e-5)
+    np.testing.assert_allclose(model.example_objective(x)["loss"], loss[8], rtol=1e-6)
+    np.testing.assert_allclose(values[0]["elbo"], values[8]["elbo"], rtol=1e-6)
+    model.optimizer.iterations.assign(16)
+    assert float(kl_warmup_weight(model, 8, True)) == 1.0
+    assert model.get_config()["kl_warmup"] == 8
+
+
+def test_kl_warmup_of_the_vae_weighs_the_kl_of_the_same_draw():
+    """VAE(kl_warmup=N): loss = -(reconstruction - min(1, t / N) kl) at update t."""
+    x = _two_modalities(5)["image"]
+    vae = tfdgm.VAE((3,), latent_dim=2, hidden_units=(8,), kl_warmup=8, seed=0)
+    vae.compile_default()
+    for t, weight in ((2, 0.25), (0, 0.0), (12, 1.0)):
+        vae.optimizer.iterations.assign(t)
+        v = {k: a.numpy() for k, a in vae.example_objective(x, training=True).items()}
+        assert (v["kl"] > 1e-3).all()
+        expected = -(v["reconstruction"] - weight * v["kl"])
+        np.testing.assert_allclose(v["loss"], expected, rtol=1e-5, atol=1e-6)
+    assert vae.get_config()["kl_warmup"] == 8
+    with pytest.raises(ValueError, match="kl_warmup"):
+        tfdgm.VAE((3,), kl_warmup=-1)
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="fusion"):
         MultimodalVAE(TWO, fusion="sum")
@@ -229,6 +272,8 @@ def test_bad_arguments_raise():
         MultimodalVAE(TWO, fusion="poe", num_importance_samples=3)
     with pytest.raises(ValueError, match="modalities"):
         MultimodalVAE({"mask": ((2,), "binary")})
+    with pytest.raises(ValueError, match="kl_warmup"):
+        MultimodalVAE(TWO, kl_warmup=-1)
     with pytest.raises(ValueError, match="named modalities"):
         MultimodalVAE.for_dataset(tfdgm.data.load("digits"))
 

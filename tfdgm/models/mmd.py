@@ -34,6 +34,7 @@ from tfdgm.base import PACKAGE
     training=dict(epochs=200, batch_size=256),
     hparams=dict(latent_dim=8, hidden_units=(128, 128)),
     tiny=TINY,
+    dataset_defaults={"mnist5k-continuous": dict(epochs=40)},  # docs/mnist5k.md
     description="generative moment matching network (MMD with Gaussian kernels)",
 )
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -28,7 +28,9 @@ into the joint posterior q(z | x_S):
 ``likelihood_weights={name: lambda_m}`` trains on every objective above with
 lambda_m log p(x_m | z) in place of log p(x_m | z) (MVAE's weights, e.g. lambda = 50 for
 a 10-class label beside a 64-pixel image, so that the shared z keeps the label); the
-reported ``elbo``, ``log_prob`` and the bounds stay unweighted (lambda = 1).
+reported ``elbo``, ``log_prob`` and the bounds stay unweighted (lambda = 1). So does
+``kl_warmup=N``, which anneals KL(q || p) (the IWAE's log p(z) - log q) in the training
+objectives by min(1, t / N) at update t, like :class:`tfdgm.VAE`'s.
 
 Every bound is <= log p(x_S). ``log_prob`` estimates log p(x_S) by importance sampling
 with q(z | x_S) as the proposal, and log p(x_T | x_G) as log p(x_T, x_G) - log p(x_G).
@@ -60,6 +62,7 @@ from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.data import EventSpec, check_array
 from tfdgm.estimators import chunked_log_mean_exp, log_mean_exp
+from tfdgm.models.vae import kl_warmup_weight
 
 tfd = tfp.distributions
 
@@ -97,6 +100,7 @@ class MultimodalVAE(GenerativeModel):
         likelihood_weights: ``{name: lambda_m}``, weights of the modalities'
             log-likelihoods in the training loss (missing names: 1); see the module
             docstring.
+        kl_warmup: training steps of the KL warm-up (``tfdgm.models.vae.kl_warmup_weight``).
 
     >>> m = MultimodalVAE({"a": ((3,), "binary"), "b": ((), "categorical", 4)}, 2, seed=0)
     >>> m.elbo({"a": np.ones((5, 3), "float32"), "b": np.zeros(5, "float32")}).shape
@@ -117,6 +121,7 @@ class MultimodalVAE(GenerativeModel):
         prior_expert: bool = True,
         log_prob_samples: int = 1000,
         likelihood_weights: dict | None = None,
+        kl_warmup: int = 0,
         seed: int | None = None,
         **kwargs,
     ):
@@ -130,8 +135,11 @@ class MultimodalVAE(GenerativeModel):
                 f"num_importance_samples must be >= 1 (> 1 only with fusion='moe'), "
                 f"got {num_importance_samples} with fusion={fusion!r}"
             )
-        if int(num_subsets) < 0 or (int(num_subsets) and fusion != "poe"):
-            raise ValueError(f"num_subsets must be >= 0 and needs fusion='poe', got {num_subsets}")
+        if int(num_subsets) < 0 or (int(num_subsets) and fusion != "poe") or int(kl_warmup) < 0:
+            raise ValueError(
+                f"num_subsets and kl_warmup must be >= 0, num_subsets needs fusion='poe'; "
+                f"got {num_subsets}, {kl_warmup}"
+            )
         weights = {str(k): float(v) for k, v in dict(likelihood_weights or {}).items()}
         if set(weights) - set(specs) or any(not w > 0 for w in weights.values()):
             raise ValueError(
@@ -140,6 +148,7 @@ class MultimodalVAE(GenerativeModel):
             )
         super().__init__(events=specs, seed=seed, **kwargs)
         self.likelihood_weights = weights
+        self.kl_warmup = int(kl_warmup)
         # lambda_m in the order of the modalities, (M,)
         self._lambda = np.array([weights.get(k, 1.0) for k in specs], np.float32)
         self.modalities = specs
@@ -322,32 +331,31 @@ class MultimodalVAE(GenerativeModel):
         """log p(x_m | z) of every modality, ``[..., batch, M]``, for z ``[..., batch, L]``."""
         return tf.stack([self.decode(z, k).log_prob(x[k]) for k in self.names], -1)
 
-    def _elbos(self, x, q, reconstructed, seed) -> tuple[tf.Tensor, tf.Tensor]:
-        """E_q[sum_m r_m lambda_m log p(x_m|z)] - KL(q || p) and the same with lambda = 1
-        (one sample; ``reconstructed`` r ``[batch, M]``), ``[batch]`` each."""
+    def _elbos(self, x, q, reconstructed, seed, beta=1.0) -> tuple[tf.Tensor, tf.Tensor]:
+        """E_q[sum_m r_m lambda_m log p(x_m|z)] - beta KL(q || p) and the same with lambda =
+        beta = 1 (one sample; ``reconstructed`` r ``[batch, M]``), ``[batch]`` each."""
         terms = self._log_likelihoods(x, q.sample(1, seed=seed)[0]) * reconstructed  # (batch, M)
         kl = q.kl_divergence(self.prior())
-        return tf.reduce_sum(terms * self._lambda, -1) - kl, tf.reduce_sum(terms, -1) - kl
+        return tf.reduce_sum(terms * self._lambda, -1) - beta * kl, tf.reduce_sum(terms, -1) - kl
 
-    def _elbo_of(self, x, loc, scale, subset, reconstructed, seed) -> tf.Tensor:
+    def _elbo_of(self, x, loc, scale, subset, reconstructed, seed, beta=1.0) -> tf.Tensor:
         """The weighted ELBO (``_elbos``) of q the product of the experts of ``subset``
         ``[batch, M]``."""
         q = tfd.Independent(tfd.Normal(*self._product(loc, scale, tf.transpose(subset))), 1)
-        return self._elbos(x, q, reconstructed, seed)[0]
+        return self._elbos(x, q, reconstructed, seed, beta)[0]
 
-    def _bound(self, x, mask, seed) -> tuple[tf.Tensor, tf.Tensor]:
-        """The fusion's training objective with the likelihood weights lambda, and its
-        bound on log p(x_S) (lambda = 1) from the same draws, ``[batch]`` each."""
+    def _bound(self, x, mask, seed, beta=1.0) -> tuple[tf.Tensor, tf.Tensor]:
+        """The fusion's training objective with the likelihood weights lambda and the KL
+        (IWAE: log p(z) - log q) weighted by ``beta``, and its bound on log p(x_S)
+        (lambda = beta = 1) from the same draws, ``[batch]`` each."""
         loc, scale = self.experts(x)
         locs, scales, log_weights = self._components(loc, scale, mask)
         if self.fusion != "moe":  # PoE: the product; MoPoE: the mean of the subsets' ELBOs
             num = len(self.subsets) if self.fusion == "mopoe" else 1  # (the prior left out)
             split = tf.random.experimental.stateless_split(seed, num)
             seeds = [seed] if num == 1 else tf.unstack(split)
-            elbos = [
-                self._elbos(x, tfd.Independent(tfd.Normal(locs[t], scales[t]), 1), mask, seeds[t])
-                for t in range(num)
-            ]
+            qs = [tfd.Independent(tfd.Normal(locs[t], scales[t]), 1) for t in range(num)]
+            elbos = [self._elbos(x, q, mask, s, beta) for q, s in zip(qs, seeds)]
             weights = tf.exp(log_weights[:num])  # (num, batch): 1 for PoE
             return tuple(tf.reduce_sum(weights * tf.stack(e), 0) for e in zip(*elbos))
         k = self.num_importance_samples
@@ -357,10 +365,10 @@ class MultimodalVAE(GenerativeModel):
         terms = self._log_likelihoods(x, z) * mask  # (k, M, batch, M)
         log_ratio = self.prior().log_prob(z) - log_q
         weights = tf.exp(log_weights[:-1])  # (M, batch): 1/|S| on the observed experts
-        return tuple(
-            tf.reduce_sum(weights * log_mean_exp(tf.reduce_sum(terms * lam, -1) + log_ratio, 0), 0)
-            for lam in (self._lambda, np.ones_like(self._lambda))
-        )
+        ones = np.ones_like(self._lambda)
+        log_w = [tf.reduce_sum(terms * lam, -1) + b * log_ratio  # (k, M, batch)
+                 for lam, b in ((self._lambda, beta), (ones, 1.0))]  # fmt: skip
+        return tuple(tf.reduce_sum(weights * log_mean_exp(w, 0), 0) for w in log_w)
 
     def elbo(self, x, seed=None) -> tf.Tensor:
         """The fusion's bound on log p(x_S) per example, ``[batch]`` (one-sample estimate)."""
@@ -371,8 +379,8 @@ class MultimodalVAE(GenerativeModel):
         under ``"poe"``) as ``loss``, and the unweighted bound as ``elbo``; their batch
         means (weighted under ``sample_weight``) are the objective."""
         x, mask = self._inputs(x)
-        seed = self._seed()
-        total, bound = self._bound(x, mask, seed)
+        seed, beta = self._seed(), kl_warmup_weight(self, self.kl_warmup, training)
+        total, bound = self._bound(x, mask, seed, beta)
         if self.fusion == "poe" and len(self.names) > 1:  # MVAE's sub-sampled subsets
             loc, scale = self.experts(x)
             extra = [tf.one_hot(i, len(self.names)) * mask for i in range(len(self.names))]
@@ -381,7 +389,7 @@ class MultimodalVAE(GenerativeModel):
                 coin = tf.random.stateless_uniform(tf.shape(mask), seeds[-1 - j]) < 0.5
                 extra.append(tf.cast(coin, tf.float32) * mask)
             for subset, s in zip(extra, tf.unstack(seeds[1:])):
-                total += self._elbo_of(x, loc, scale, subset, subset, s)
+                total += self._elbo_of(x, loc, scale, subset, subset, s, beta)
         return {"loss": -total, "elbo": bound}
 
     # ------------------------------------------------------------------ contract
@@ -511,6 +519,7 @@ class MultimodalVAE(GenerativeModel):
             "prior_expert": self.prior_expert,
             "log_prob_samples": self.log_prob_samples,
             "likelihood_weights": self.likelihood_weights,
+            "kl_warmup": self.kl_warmup,
         }
 
 

@@ -91,6 +91,7 @@ def _pooled_std(x) -> float:
     tiny=dict(
         num_hidden=8, persistent=True, num_chains=16, sample_steps=20, ais_chains=16, ais_betas=100
     ),
+    dataset_defaults={"mnist5k": dict(hparams=dict(num_hidden=500))},  # 784-500
     variants={
         "cd3": dict(persistent=False, cd_k=3),
         "ais": dict(num_hidden=24),  # 2^24 hidden states: log Z by AIS, density "estimate"

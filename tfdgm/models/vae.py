@@ -14,12 +14,20 @@ p(x|z, y) see the one-hot label, p(z) stays N(0, I), and every bound is on log p
 ``fit(x, y)`` trains it, ``sample(n, labels=...)`` generates the chosen classes and
 ``log_prob(x, labels=...)`` estimates log p(x | y).
 
+``kl_warmup=N`` anneals the KL term of the training loss (KL annealing, Bowman et al.
+2016; the warm-up of Sonderby et al. 2016): at optimizer step t its weight is
+beta * min(1, t / N), so early updates train an auto-encoder; evaluation and the reported
+bounds keep the full KL. :func:`kl_warmup_weight` is that schedule, shared with
+:class:`tfdgm.MultimodalVAE`.
+
 References:
     Kingma & Welling, Auto-Encoding Variational Bayes, ICLR 2014.
     Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, ICLR 2016.
     Rezende & Mohamed, Variational Inference with Normalizing Flows, ICML 2015.
     Sohn, Lee & Yan, Learning Structured Output Representation using Deep Conditional
     Generative Models, NeurIPS 2015.
+    Bowman et al., Generating Sentences from a Continuous Space, CoNLL 2016.
+    Sonderby et al., Ladder Variational Autoencoders, NeurIPS 2016.
 """
 
 from __future__ import annotations
@@ -42,6 +50,16 @@ tfd = tfp.distributions
 _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real": "normal"}
 
 
+def kl_warmup_weight(model, steps: int, training: bool):
+    """The KL weight of a linear warm-up over ``steps`` updates: min(1, t / steps) at the
+    step t of ``model``'s optimizer while training; 1 when evaluating, with no warm-up
+    (``steps`` 0) or before ``compile``."""
+    optimizer = getattr(model, "optimizer", None)
+    if not steps or not training or optimizer is None:
+        return 1.0
+    return tf.minimum(1.0, tf.cast(optimizer.iterations, tf.float32) / float(steps))
+
+
 @registry.register(
     "vae",
     family="latent-variable",
@@ -58,6 +76,11 @@ _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real"
     training=dict(epochs=150, batch_size=64),
     hparams=dict(latent_dim=8, hidden_units=(256, 128)),
     tiny=dict(latent_dim=2, hidden_units=(16,), log_prob_samples=50),
+    # conv nets on 28x28 digits; 100 importance samples (1,000 hold the conv decoder 10x as
+    # long); 50 epochs fit the 30-minute budget (docs/mnist5k.md)
+    dataset_defaults={
+        "mnist5k": dict(epochs=50, hparams=dict(architecture="conv", log_prob_samples=100))
+    },
     variants={
         "beta4": dict(beta=4.0),
         "iwae": dict(num_importance_samples=3),
@@ -93,6 +116,8 @@ class VAE(GenerativeModel):
         log_prob_samples: default number of importance samples of ``log_prob``.
         num_classes: K for a conditional VAE on labels in [0, K) (MLP networks, vector
             events); None for the unconditional model.
+        kl_warmup: number of training steps over which the KL weight of the training
+            loss rises linearly from 0 to ``beta`` (:func:`kl_warmup_weight`); 0: none.
 
     >>> vae = VAE(event_shape=(4,), latent_dim=2, hidden_units=(8,), seed=0)
     >>> vae.elbo(np.ones((3, 4), "float32")).shape
@@ -119,6 +144,7 @@ class VAE(GenerativeModel):
         posterior_flow: keras.layers.Layer | None = None,
         log_prob_samples: int = 1000,
         num_classes: int | None = None,
+        kl_warmup: int = 0,
         seed: int | None = None,
         **kwargs,
     ):
@@ -130,6 +156,8 @@ class VAE(GenerativeModel):
             raise ValueError("architecture='conv' needs image_shape=(H, W) or (H, W, C)")
         if int(num_importance_samples) < 1:
             raise ValueError(f"num_importance_samples must be >= 1, got {num_importance_samples}")
+        if int(kl_warmup) < 0:
+            raise ValueError(f"kl_warmup must be >= 0 steps, got {kl_warmup}")
         if num_classes is not None and (int(num_classes) < 2 or architecture == "conv"):
             raise ValueError(
                 f"num_classes must be >= 2 and needs architecture='mlp', got {num_classes}"
@@ -150,6 +178,7 @@ class VAE(GenerativeModel):
         self.num_importance_samples = int(num_importance_samples)
         self.log_prob_samples = int(log_prob_samples)
         self.num_classes = None if num_classes is None else int(num_classes)
+        self.kl_warmup = int(kl_warmup)
         if self.num_classes is not None:
             self.accepts_labels = True
             self.label_spec = EventSpec((), "categorical", self.num_classes)
@@ -275,7 +304,8 @@ class VAE(GenerativeModel):
         }
 
     def example_objective(self, x, training=False, labels=None):
-        values = self._bound(x, self.num_importance_samples, beta=self.beta, labels=labels)
+        beta = self.beta * kl_warmup_weight(self, self.kl_warmup, training)
+        values = self._bound(x, self.num_importance_samples, beta=beta, labels=labels)
         return {"loss": -values["elbo"], "reconstruction": values["reconstruction"],
                 "kl": values["kl"]}  # fmt: skip
 
@@ -416,4 +446,5 @@ class VAE(GenerativeModel):
             "posterior_flow": nets.serialize(self.posterior_flow),
             "log_prob_samples": self.log_prob_samples,
             "num_classes": self.num_classes,
+            "kl_warmup": self.kl_warmup,
         }
