@@ -17,7 +17,17 @@ pixels (and on the plain VAE's posterior means). Reports
 
 ``--label-weight 50`` trains the multimodal models with the label's log-likelihood
 weighted by 50 (``likelihood_weights={"label": 50}``, MVAE's weighting); ``--num-subsets``
-adds PoE's random subsets; ``--no-baselines`` skips the logistic regressions and VAEs.
+adds PoE's random subsets; ``--kl-warmup-epochs E`` anneals the KL weight from 0 to 1 over
+the first E epochs (``kl_warmup=E * 24`` updates, 24 batches an epoch);
+``--importance-samples k`` trains MoE on its stratified IWAE_k; ``--no-baselines`` skips
+the logistic regressions and VAEs.
+
+Semi-supervised: ``--labelled-fraction f`` keeps the label of a random fraction f of the
+training images (``numpy.random.default_rng(--label-seed)``, default seed 0) and masks
+the rest (``"mask"`` column 0 for the label); every image is kept. The baselines are then
+the logistic regression on the labelled images' pixels and on the plain VAE's posterior
+means (the VAE trained on every image, the regression on the labelled ones); the
+conditional VAE is skipped (it needs every label).
 """
 
 from __future__ import annotations
@@ -40,6 +50,15 @@ SAMPLES = 1000  # importance samples of every NLL
 HIDDEN = (256, 128)
 
 
+STEPS_PER_EPOCH = 24  # ceil(1497 / 64)
+
+
+def _labelled(args, n: int) -> np.ndarray:
+    """Indices of the training images whose label is kept."""
+    rng = np.random.default_rng(args.label_seed)
+    return np.sort(rng.permutation(n)[: int(round(args.labelled_fraction * n))])
+
+
 def _fit(model, x, y=None, epochs=100):
     keras.utils.set_random_seed(0)
     model.compile_default()
@@ -60,6 +79,10 @@ def main(argv=None):
     parser.add_argument("--fusions", default="poe,moe,mopoe")
     parser.add_argument("--label-weight", type=float, default=1.0)
     parser.add_argument("--num-subsets", type=int, default=0)
+    parser.add_argument("--kl-warmup-epochs", type=int, default=0)
+    parser.add_argument("--importance-samples", type=int, default=1)
+    parser.add_argument("--labelled-fraction", type=float, default=1.0)
+    parser.add_argument("--label-seed", type=int, default=0)
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--out", default="conditional_multimodal.json")
     args = parser.parse_args(argv)
@@ -69,22 +92,33 @@ def main(argv=None):
     x, y, x_test, y_test = digits.x_train, digits.y_train, digits.x_test, digits.y_test
     classifier = tfdgm.metrics.digits_classifier((8, 8))
     rows = {}
+    keep = _labelled(args, len(y))
+    train = dict(both.x_train)
+    if args.labelled_fraction < 1:
+        mask = np.ones((len(y), 2), np.float32)  # columns: image, label
+        mask[:, 1] = 0.0
+        mask[keep, 1] = 1.0
+        train["mask"] = mask
+    print(f"{len(keep)} of {len(y)} training labels kept", flush=True)
 
     if not args.no_baselines:
-        _baselines(args, rows, x, y, x_test, y_test, classifier)
+        _baselines(args, rows, x, y, x_test, y_test, classifier, keep)
 
     for fusion in args.fusions.split(","):
         extra = dict(num_subsets=args.num_subsets) if fusion == "poe" else {}
+        if fusion == "moe":
+            extra = dict(num_importance_samples=args.importance_samples)
         model = tfdgm.MultimodalVAE(
             both.events,
             latent_dim=args.latent_dim,
             fusion=fusion,
             hidden_units=HIDDEN,
             likelihood_weights={"label": args.label_weight},
+            kl_warmup=args.kl_warmup_epochs * STEPS_PER_EPOCH,
             seed=0,
             **extra,
         )
-        seconds = _fit(model, both.x_train, epochs=args.epochs)
+        seconds = _fit(model, train, epochs=args.epochs)
         image, label = {"image": x_test}, {"label": y_test.astype("float32")}
         rows[f"MultimodalVAE {fusion}"] = {
             **coherence(model, both),
@@ -102,9 +136,9 @@ def main(argv=None):
     print(json.dumps(result, indent=1))
 
 
-def _baselines(args, rows, x, y, x_test, y_test, classifier):
-    """Logistic regression on the pixels, a plain VAE and the conditional VAE."""
-    logistic = LogisticRegression(max_iter=2000).fit(x, y)
+def _baselines(args, rows, x, y, x_test, y_test, classifier, keep):
+    """Logistic regression on the (labelled) pixels, a plain VAE and the conditional VAE."""
+    logistic = LogisticRegression(max_iter=2000).fit(x[keep], y[keep])
     rows["logistic regression (pixels)"] = {
         "image_to_label_accuracy": logistic.score(x_test, y_test)
     }
@@ -114,12 +148,13 @@ def _baselines(args, rows, x, y, x_test, y_test, classifier):
     z, z_test = (np.asarray(vae.posterior_location(a)) for a in (x, x_test))
     rows["VAE"] = {
         "image_to_label_accuracy": LogisticRegression(max_iter=2000)
-        .fit(z, y)
+        .fit(z[keep], y[keep])
         .score(z_test, y_test),
         "nll_image": _nll(vae.log_prob(x_test, num_samples=SAMPLES, seed=(0, 0))),
         "train_seconds": seconds,
     }
-
+    if len(keep) < len(y):
+        return
     cvae = tfdgm.VAE((64,), latent_dim=args.latent_dim, hidden_units=HIDDEN, num_classes=10, seed=0)
     seconds = _fit(cvae, x, y, epochs=args.epochs)
     asked = np.arange(1000) % 10
