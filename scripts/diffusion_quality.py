@@ -1,0 +1,100 @@
+"""Sample quality of trained DDPM runs on 8x8 digits, with the spread over sampling seeds.
+
+For each run folder of ``tfdgm train ddpm`` (digits-continuous), draws as many samples as
+the test split has (300) with DDIM (eta = 0) at ``--steps`` steps, for the sampling seeds
+(0, 0) (the seed of ``metrics.json`` and ``benchmarks/bench_diffusion.py --run``), (1, 0),
+..., (k - 1, 0), and prints FD and KID (``tfdgm.metrics.sample_quality``: the shipped
+digits classifier's features, against the 300 test digits) of each seed, their mean and
+standard deviation over seeds, and the class proportions the shipped classifier assigns to
+the seed-(0, 0) samples beside the test split's (a model that draws the digits in the
+wrong proportions pays in KID). The train-vs-test reference is printed once, with the same
+spread over 300-image subsets of the train split (``--seeds`` random subsets).
+
+    python scripts/diffusion_quality.py RUN [RUN ...] [--steps 50] [--seeds 5] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tfdgm  # noqa: E402, F401  (registers every model)
+from tfdgm import data, metrics  # noqa: E402
+
+
+def _classes(classifier, x) -> np.ndarray:
+    return np.bincount(classifier.predict(np.asarray(x)), minlength=10) / len(x)
+
+
+def reference(dataset, seeds: int) -> dict:
+    """FD/KID of 300 train digits against the test split: the first subset is the one of
+    ``sample_quality(reference=True)``, the others further random subsets."""
+    n, fds, kids = len(dataset.x_test), [], []
+    first = metrics.sample_quality(dataset.x_train[:n], dataset, reference=True)
+    fds.append(first["fd_reference"])
+    kids.append(first["kid_reference"])
+    for k in range(1, seeds):
+        subset = np.random.default_rng(k).permutation(len(dataset.x_train))[:n]
+        quality = metrics.sample_quality(dataset.x_train[subset], dataset)
+        fds.append(quality["fd"])
+        kids.append(quality["kid"])
+    return {"fd": fds, "kid": kids}
+
+
+def evaluate(run: str, dataset, steps: int, seeds: int, classifier) -> dict:
+    ddpm = keras.saving.load_model(os.path.join(run, "model.keras"))
+    n, fds, kids = len(dataset.x_test), [], []
+    for k in range(seeds):
+        samples = np.asarray(ddpm.sample(n, seed=(k, 0), num_steps=steps, sampler="ddim", eta=0.0))
+        quality = metrics.sample_quality(samples, dataset)
+        fds.append(quality["fd"])
+        kids.append(quality["kid"])
+        if k == 0:
+            classes = _classes(classifier, samples)
+    return {"fd": fds, "kid": kids, "classes": classes.tolist()}
+
+
+def _line(name, result):
+    fd, kid = np.asarray(result["fd"]), np.asarray(result["kid"])
+    spread = (
+        f"  mean over {len(fd)} seeds FD {fd.mean():.2f} +- {fd.std(ddof=1):.2f}"
+        if len(fd) > 1
+        else ""
+    )
+    kid_spread = f", KID {kid.mean():.3f} +- {kid.std(ddof=1):.3f}" if len(kid) > 1 else ""
+    return f"{name:<40} FD {fd[0]:6.2f} KID {kid[0]:6.3f}{spread}{kid_spread}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
+    dataset = data.load("digits-continuous")
+    classifier = metrics.digits_classifier((8, 8))
+    results = {"reference": reference(dataset, args.seeds)}
+    results["reference"]["classes"] = _classes(classifier, dataset.x_test).tolist()
+    print(_line("reference (train vs test)", results["reference"]), flush=True)
+    for run in args.runs:
+        results[run] = evaluate(run, dataset, args.steps, args.seeds, classifier)
+        print(_line(f"{os.path.basename(run.rstrip('/'))}, DDIM {args.steps}", results[run]))
+        print("  classes (seed 0):", " ".join(f"{p:.3f}" for p in results[run]["classes"]),
+              flush=True)  # fmt: skip
+    print("  classes (test):  ", " ".join(f"{p:.3f}" for p in results["reference"]["classes"]))
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
