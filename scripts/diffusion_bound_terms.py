@@ -85,8 +85,9 @@ def report(run, n, snap):
     out = {"terms": terms, "ranges": []}
     print(f"{run}: {dataset.name}, {len(x)} test images, T = {model.num_timesteps}, "
           f"{model.schedule.kind}, {model.prediction}")  # fmt: skip
+    bound = sum(terms.values())
     print(f"  L_T (prior) {terms['prior']:.3f}, sum L_t (diffusion) {terms['diffusion']:.3f}, "
-          f"L_0 (decoder) {terms['decoder']:.3f}, -bound {sum(terms.values()):.3f} nats")  # fmt: skip
+          f"L_0 (decoder) {terms['decoder']:.3f}, -bound {bound:.3f} nats")  # fmt: skip
     print(f"  {'t':>9} {'sum L_t':>9} {'share':>6} {'mse yhat_0':>11} {'weight':>10}")
     total = kls[2:].mean(1).sum()
     for lo, hi in RANGES:
@@ -103,8 +104,9 @@ def report(run, n, snap):
         small = np.sqrt(-np.expm1(model.schedule.log_alpha_bar)) < 1.0 / (model.num_categories - 1)
         mixed = np.where(small[:, None], snapped, kls)
         out["snapped"] = float(mixed[2:].mean(1).sum())
+        last = int(np.flatnonzero(small).max())
         print(f"  sum L_t with yhat_0 snapped to the nearest level where sqrt(1 - abar_t) < "
-              f"1/(K - 1) (t <= {int(np.flatnonzero(small).max())}): {out['snapped']:.3f}")  # fmt: skip
+              f"1/(K - 1) (t <= {last}): {out['snapped']:.3f}")  # fmt: skip
     return out
 
 
