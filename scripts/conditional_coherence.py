@@ -20,11 +20,15 @@ Usage::
 
     nice -n 5 python scripts/conditional_coherence.py made realnvp maf gan fgan wgan-gp \\
         [--epochs N] [--seed 0] [--out docs/img]
+
+``--learning-rate`` and ``--hparam key=JSON`` (repeatable) override ``SETTINGS``, e.g.
+``fgan --hparam divergence='"jensen_shannon"' --learning-rate 1e-4``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -71,9 +75,10 @@ def coherence(model, num_per_class: int = 100, seed: int = 0):
     return float(np.mean(predicted == labels)), per_class, samples
 
 
-def run(family: str, epochs: int | None, seed: int, out: str) -> dict:
-    dataset_name, hparams, default_epochs, batch_size, rate = SETTINGS[family]
-    epochs = epochs or default_epochs
+def run(family: str, epochs: int | None, seed: int, out: str, rate=None, hparams=None) -> dict:
+    dataset_name, default_hparams, default_epochs, batch_size, default_rate = SETTINGS[family]
+    epochs, rate = epochs or default_epochs, rate or default_rate
+    hparams = {**default_hparams, **(hparams or {})}
     dataset = data.load(dataset_name)
     keras.utils.set_random_seed(seed)
     model = registry.get(family).build(dataset, seed=seed, num_classes=10, **hparams)
@@ -86,6 +91,8 @@ def run(family: str, epochs: int | None, seed: int, out: str) -> dict:
         family=family,
         dataset=dataset_name,
         epochs=epochs,
+        learning_rate=rate,
+        hparams=hparams,
         seconds=seconds,
         coherence=fraction,
         per_class=per_class,
@@ -113,15 +120,19 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="override SETTINGS")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/img")
+    parser.add_argument("--learning-rate", type=float, default=None, help="override SETTINGS")
+    parser.add_argument("--hparam", action="append", default=[], help="key=JSON, overrides")
     args = parser.parse_args()
+    hparams = {k: json.loads(v) for k, v in (h.split("=", 1) for h in args.hparam)}
     for family in args.families:
-        r = run(family, args.epochs, args.seed, args.out)
+        r = run(family, args.epochs, args.seed, args.out, args.learning_rate, hparams)
         load = open("/proc/loadavg").read().split()[:3]
         extra = (
             f", test log p(x|y) {r['test_log_p_given_y']:.2f}" if "test_log_p_given_y" in r else ""
         )
         print(
-            f"{family} on {r['dataset']}, {r['epochs']} epochs, {r['seconds']:.0f} s (load {load}):"
+            f"{family} on {r['dataset']}, {r['epochs']} epochs, lr {r['learning_rate']:g}, "
+            f"{r['hparams']}, {r['seconds']:.0f} s (load {load}):"
             f" coherence {100 * r['coherence']:.1f}%{extra}; per digit "
             + " ".join(f"{100 * v:.0f}" for v in r["per_class"]),
             flush=True,
