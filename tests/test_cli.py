@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -219,3 +220,49 @@ def test_the_help_cache_is_keyed_on_every_source_of_its_texts():
         assert inspect.getsourcefile(fn) in keyed, fn
     for module in ("nets.py", "checks.py", "training.py", "inputs.py", "plotting.py"):
         assert os.path.join(package, module) not in keyed
+
+
+def test_dataset_defaults_are_the_default_run_on_their_dataset(capsys, monkeypatch):
+    """``dataset_defaults`` change the default run on their dataset only, the command line
+    still wins, ``train NAME --help`` shows them, and the registry refuses them for a
+    dataset the entry does not list or for an unknown setting."""
+    from tfdgm import runs, settings
+
+    # the settings only: no data is read
+    monkeypatch.setattr(runs.data, "load", lambda name: SimpleNamespace(name=name))
+    vae = runs.Run.resolve("vae", "mnist5k")
+    assert vae.hparams["architecture"] == "conv" and vae.epochs == 50
+    assert "architecture" not in runs.Run.resolve("vae", "digits").hparams
+    assert runs.Run.resolve("rbm", "mnist5k").hparams["num_hidden"] == 500
+    assert runs.Run.resolve("realnvp", "mnist5k-continuous").learning_rate == 5e-4
+    assert runs.Run.resolve("realnvp", "digits-continuous").learning_rate is None
+    for name in registry.names():
+        entry = registry.get(name)
+        for dataset, changes in entry.dataset_defaults.items():
+            settings.check_hparams(entry, changes.get("hparams", {}))  # the model takes them
+            run = runs.Run.resolve(name, dataset)
+            for key, value in changes.items():
+                if key == "hparams":
+                    assert value.items() <= run.hparams.items(), (name, dataset)
+                elif key in ("epochs", "batch_size", "learning_rate"):
+                    assert getattr(run, key) == value, (name, dataset, key)
+    wins = runs.Run.resolve("vae", "mnist5k", epochs=2, hparams={"architecture": "mlp"})
+    assert wins.epochs == 2 and wins.hparams["architecture"] == "mlp"
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "vae", "--help"])
+    shown = "defaults on mnist5k: epochs=50, architecture='conv', log_prob_samples=100"
+    assert shown in capsys.readouterr().out
+
+    class Unlisted:
+        pass
+
+    for changes, message in (
+        ({"mnist5k": dict(epochs=2)}, "not among"),
+        ({"digits": dict(epoch=2)}, "unknown run settings"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            registry.register(
+                "unlisted", Unlisted, family="x", datasets=("digits",), dataset_defaults=changes
+            )
+    assert "unlisted" not in registry.MODELS

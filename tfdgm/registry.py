@@ -10,6 +10,7 @@ A model family registers each model next to its class, with a decorator::
         hparams=dict(latent_dim=8),                          # the default run's model
         tiny=dict(latent_dim=2, hidden_units=(16,)),         # small enough for tests
         variants={"iwae": dict(num_samples=5)},              # tiny overrides
+        dataset_defaults={"mnist5k": dict(epochs=60, hparams=dict(architecture="conv"))},
         description="variational auto-encoder",
     )
     @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -20,8 +21,16 @@ run setting is one of :data:`TRAINING_KEYS`; a learning rate is given there only
 run uses another than the class's ``default_learning_rate``. ``build(dataset, **hparams)``
 makes the model (default: ``cls.for_dataset``). Each variant is a dict of hyperparameters
 laid over ``tiny`` (a ``"dataset"`` key picks another of the entry's datasets); the
-contract suite runs every (model, variant) pair. This module imports no model: importing
-:mod:`tfdgm` imports every model family, which registers itself.
+contract suite runs every (model, variant) pair.
+
+``dataset_defaults`` holds what the default run changes on one of the entry's datasets:
+``{dataset: dict(run settings..., hparams=dict(...))}``, laid over ``training`` and
+``hparams`` by :func:`tfdgm.settings.entry_settings` (so ``tfdgm train NAME --dataset
+DATASET`` uses it and ``tfdgm train NAME --help`` shows it); command-line settings and
+``--hparam`` still win. Each dataset must be one of the entry's ``datasets``.
+
+This module imports no model: importing :mod:`tfdgm` imports every model family, which
+registers itself.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ class ModelEntry:
     tiny: dict = field(default_factory=dict)
     variants: dict = field(default_factory=dict)  # {variant: tiny overrides}
     description: str = ""
+    # {dataset: run settings and/or hparams=dict(...)}: the default run on that dataset
+    dataset_defaults: dict = field(default_factory=dict)
 
     @property
     def density(self) -> str:
@@ -82,7 +93,7 @@ def register(name: str, cls: type | None = None, **kwargs):
 
     Raises:
         ValueError: a name registered twice, an unknown run setting, or a variant dataset
-            the entry does not list.
+            or a ``dataset_defaults`` dataset the entry does not list.
     """
     if "defaults" in kwargs:  # the pre-v2 layout: run settings with hparams inside
         defaults = dict(kwargs.pop("defaults"))
@@ -96,6 +107,14 @@ def register(name: str, cls: type | None = None, **kwargs):
         unknown = set(entry.training) - set(TRAINING_KEYS)
         if unknown:
             raise ValueError(f"{name}: unknown run settings {sorted(unknown)}; use {TRAINING_KEYS}")
+        for dataset, changes in entry.dataset_defaults.items():
+            if dataset not in entry.datasets:
+                raise ValueError(
+                    f"{name}: dataset_defaults for {dataset!r}, not among {entry.datasets}"
+                )
+            unknown = set(changes) - {*TRAINING_KEYS, "hparams"}
+            if unknown:
+                raise ValueError(f"{name}[{dataset}]: unknown run settings {sorted(unknown)}")
         for variant, overrides in entry.variants.items():
             if overrides.get("dataset", entry.datasets[0]) not in entry.datasets:
                 raise ValueError(f"{name}[{variant}]: dataset not among {entry.datasets}")

@@ -226,9 +226,11 @@ class Run:
         """The run of registered ``model`` on ``dataset`` (default: the entry's first).
 
         Every argument left None takes the registry entry's value (``training`` run
-        settings, ``hparams``), then the library default (10 epochs, batch 64, the class's
-        learning rate, no XLA). ``hparams`` are merged over the entry's. A
-        :class:`~tfdgm.data.Dataset` may be passed instead of a name (e.g. a subset).
+        settings, ``hparams``, with its ``dataset_defaults`` for this dataset laid over
+        them: :func:`~tfdgm.settings.entry_settings`), then the library default (10
+        epochs, batch 64, the class's learning rate, no XLA). ``hparams`` are merged over
+        the entry's. A :class:`~tfdgm.data.Dataset` may be passed instead of a name (e.g.
+        a subset).
 
         Raises:
             RunError: unknown model or dataset, a dataset the model does not train on, a
@@ -250,7 +252,7 @@ class Run:
                 f"model {entry.name!r} does not train on {name!r}; "
                 f"choose one of: {', '.join(entry.datasets)}"
             )
-        training, entry_hparams = entry_settings(entry)
+        training, entry_hparams = entry_settings(entry, name)
         settings = dict(
             epochs=check_setting("epochs", _first(epochs, training.get("epochs"), 10), int, 1),
             batch_size=check_setting(

@@ -31,18 +31,23 @@ class RunError(ValueError):
     setting or hyperparameter out of range, an output folder that cannot be written."""
 
 
-def entry_settings(entry) -> tuple[dict, dict]:
-    """``(run settings, model hyperparameters)`` of a registry entry.
+def entry_settings(entry, dataset: str | None = None) -> tuple[dict, dict]:
+    """``(run settings, model hyperparameters)`` of a registry entry's default run on
+    ``dataset`` (None: the settings shared by all its datasets).
 
     Run settings are ``epochs``, ``batch_size``, ``learning_rate`` (only where it differs
     from the class default), ``jit_compile`` and ``steps_per_execution``: the entry's
-    ``training`` dict, merged over
-    the older ``defaults`` dict (whose ``hparams`` key holds the hyperparameters).
+    ``training`` dict, merged over the older ``defaults`` dict (whose ``hparams`` key holds
+    the hyperparameters), then the entry's ``dataset_defaults[dataset]`` laid over both
+    (its ``hparams`` key over the hyperparameters, one key at a time).
     """
     defaults = dict(getattr(entry, "defaults", None) or {})
     legacy_hparams = defaults.pop("hparams", {})
     training = {**defaults, **(getattr(entry, "training", None) or {})}
     hparams = {**legacy_hparams, **(getattr(entry, "hparams", None) or {})}
+    changes = dict((getattr(entry, "dataset_defaults", None) or {}).get(dataset, {}))
+    hparams.update(changes.pop("hparams", {}))
+    training.update(changes)
     return training, hparams
 
 
@@ -198,8 +203,9 @@ def lookup(name: str) -> tuple:
 
 
 def describe(name: str) -> str:
-    """The text ``tfdgm train NAME --help`` ends with: the entry's datasets, run settings
-    and every hyperparameter with its default (and the default run's value)."""
+    """The text ``tfdgm train NAME --help`` ends with: the entry's datasets, run settings,
+    every hyperparameter with its default (and the default run's value), and what the
+    default run changes on particular datasets (``dataset_defaults``)."""
     entry, preset = lookup(name)
     training, hparams = entry_settings(entry)
     hparams = {**hparams, **preset}
@@ -214,8 +220,13 @@ def describe(name: str) -> str:
         + (f"; {name} = {entry.name} with {preset}" if preset else ""),
         f"datasets: {entry.datasets[0]} (default), {', '.join(entry.datasets[1:])}".rstrip(", "),
         "defaults: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
-        "hyperparameters (--hparam KEY=VALUE, JSON values; * the default run's value):",
     ]
+    for dataset, changes in (getattr(entry, "dataset_defaults", None) or {}).items():
+        changes = dict(changes)
+        shown = [f"{k}={v}" for k, v in changes.items() if k != "hparams"]
+        shown += [f"{k}={v!r}" for k, v in changes.get("hparams", {}).items()]
+        lines.append(f"defaults on {dataset}: " + ", ".join(shown))
+    lines.append("hyperparameters (--hparam KEY=VALUE, JSON values; * the default run's value):")
     for key, parameter in model_arguments(entry).items():
         default = "" if parameter.default is inspect.Parameter.empty else repr(parameter.default)
         run_value = f"  * {hparams[key]!r}" if key in hparams else ""
