@@ -11,6 +11,9 @@ wrong proportions pays in KID). The train-vs-test reference is printed once, wit
 spread over 300-image subsets of the train split (``--seeds`` random subsets).
 
     python scripts/diffusion_quality.py RUN [RUN ...] [--steps 50] [--seeds 5] [--json OUT]
+
+A RUN still training (no ``model.keras`` yet) is read from its ``backup.npz``, the state after
+its last finished epoch (the model's weights, EMA included), which gives a learning curve.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np  # noqa: E402
 
 import tfdgm  # noqa: E402, F401  (registers every model)
 from tfdgm import data, metrics  # noqa: E402
+from tfdgm.models.diffusion import DDPM  # noqa: E402
 
 
 def _classes(classifier, x) -> np.ndarray:
@@ -47,8 +51,25 @@ def reference(dataset, seeds: int) -> dict:
     return {"fd": fds, "kid": kids}
 
 
+def load(run: str, dataset):
+    """(the run's DDPM, epochs trained): ``model.keras``, or the weights in ``backup.npz``."""
+    if os.path.exists(os.path.join(run, "model.keras")):
+        with open(os.path.join(run, "metrics.json")) as f:
+            epochs = json.load(f).get("epochs")
+        return keras.saving.load_model(os.path.join(run, "model.keras")), epochs
+    with open(os.path.join(run, "config.json")) as f:
+        hparams = json.load(f)["hparams"]
+    ddpm = DDPM.for_dataset(dataset, **hparams)
+    with np.load(os.path.join(run, "backup.npz")) as archive:
+        stored = json.loads(str(archive["state"]))
+        arrays = {path: archive[f"v{i}"] for i, path in enumerate(stored["paths"])}
+    for variable in ddpm.weights:
+        variable.assign(arrays[variable.path])
+    return ddpm, stored["epoch"]
+
+
 def evaluate(run: str, dataset, steps: int, seeds: int, classifier) -> dict:
-    ddpm = keras.saving.load_model(os.path.join(run, "model.keras"))
+    ddpm, epochs = load(run, dataset)
     n, fds, kids = len(dataset.x_test), [], []
     for k in range(seeds):
         samples = np.asarray(ddpm.sample(n, seed=(k, 0), num_steps=steps, sampler="ddim", eta=0.0))
@@ -57,7 +78,7 @@ def evaluate(run: str, dataset, steps: int, seeds: int, classifier) -> dict:
         kids.append(quality["kid"])
         if k == 0:
             classes = _classes(classifier, samples)
-    return {"fd": fds, "kid": kids, "classes": classes.tolist()}
+    return {"fd": fds, "kid": kids, "classes": classes.tolist(), "epochs": epochs}
 
 
 def _line(name, result):
@@ -68,7 +89,7 @@ def _line(name, result):
         else ""
     )
     kid_spread = f", KID {kid.mean():.3f} +- {kid.std(ddof=1):.3f}" if len(kid) > 1 else ""
-    return f"{name:<40} FD {fd[0]:6.2f} KID {kid[0]:6.3f}{spread}{kid_spread}"
+    return f"{name:<44} FD {fd[0]:6.2f} KID {kid[0]:6.3f}{spread}{kid_spread}"
 
 
 def main():
@@ -86,7 +107,10 @@ def main():
     print(_line("reference (train vs test)", results["reference"]), flush=True)
     for run in args.runs:
         results[run] = evaluate(run, dataset, args.steps, args.seeds, classifier)
-        print(_line(f"{os.path.basename(run.rstrip('/'))}, DDIM {args.steps}", results[run]))
+        name = (
+            f"{os.path.basename(run.rstrip('/'))} ({results[run]['epochs']} ep.), DDIM {args.steps}"
+        )
+        print(_line(name, results[run]))
         print("  classes (seed 0):", " ".join(f"{p:.3f}" for p in results[run]["classes"]),
               flush=True)  # fmt: skip
     print("  classes (test):  ", " ".join(f"{p:.3f}" for p in results["reference"]["classes"]))
