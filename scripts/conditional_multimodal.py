@@ -19,8 +19,9 @@ pixels (and on the plain VAE's posterior means). Reports
 weighted by 50 (``likelihood_weights={"label": 50}``, MVAE's weighting); ``--num-subsets``
 adds PoE's random subsets; ``--kl-warmup-epochs E`` anneals the KL weight from 0 to 1 over
 the first E epochs (``kl_warmup=E * 24`` updates, 24 batches an epoch);
-``--importance-samples k`` trains MoE on its stratified IWAE_k; ``--no-baselines`` skips
-the logistic regressions and VAEs.
+``--importance-samples k`` trains MoE on its stratified IWAE_k; ``--seed s`` seeds the
+multimodal models' initialization and training (default 0); ``--no-baselines`` skips the
+logistic regressions and VAEs.
 
 Semi-supervised: ``--labelled-fraction f`` keeps the label of a random fraction f of the
 training images (``numpy.random.default_rng(--label-seed)``, default seed 0) and masks
@@ -59,8 +60,8 @@ def _labelled(args, n: int) -> np.ndarray:
     return np.sort(rng.permutation(n)[: int(round(args.labelled_fraction * n))])
 
 
-def _fit(model, x, y=None, epochs=100):
-    keras.utils.set_random_seed(0)
+def _fit(model, x, y=None, epochs=100, seed=0):
+    keras.utils.set_random_seed(seed)
     model.compile_default()
     start = time.time()
     args = (x,) if y is None else (x, y)
@@ -83,6 +84,7 @@ def main(argv=None):
     parser.add_argument("--importance-samples", type=int, default=1)
     parser.add_argument("--labelled-fraction", type=float, default=1.0)
     parser.add_argument("--label-seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (not the split's)")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--out", default="conditional_multimodal.json")
     args = parser.parse_args(argv)
@@ -115,10 +117,10 @@ def main(argv=None):
             hidden_units=HIDDEN,
             likelihood_weights={"label": args.label_weight},
             kl_warmup=args.kl_warmup_epochs * STEPS_PER_EPOCH,
-            seed=0,
+            seed=args.seed,
             **extra,
         )
-        seconds = _fit(model, train, epochs=args.epochs)
+        seconds = _fit(model, train, epochs=args.epochs, seed=args.seed)
         image, label = {"image": x_test}, {"label": y_test.astype("float32")}
         rows[f"MultimodalVAE {fusion}"] = {
             **coherence(model, both),
