@@ -194,6 +194,8 @@ def _compiled_sampler(model: AutoregressiveModel):
     training=dict(epochs=100, batch_size=64),
     hparams=dict(window=16, hidden_units=(256,)),
     tiny=dict(window=2, hidden_units=(8,)),
+    # an epoch of mnist5k is ~30 s of CPU: 100 would take 50 min (docs/mnist5k.md)
+    dataset_defaults={"mnist5k": dict(epochs=20)},
     variants={"categorical": dict(dataset="digits-categorical")},
     description="order-d Markov autoregressive model (shared MLP on a one-hot window)",
 )
