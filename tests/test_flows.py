@@ -389,3 +389,72 @@ def test_conditional_flow_labels_checked():
     assert model.sample(4, labels=2, seed=(0, 1)).shape == (4, 2)
     with pytest.raises(ValueError, match="unconditional"):
         RealNVP((2,), num_classes=2, target_log_prob=lambda x: x[:, 0])
+
+
+# ------------------------------------------------------------------ one conditioner pass
+ONE_PASS = {
+    "realnvp": dict(kind="realnvp"),
+    "realnvp-conditional-logit": dict(kind="realnvp", num_classes=2, preprocess="logit"),
+    "maf-conditional-logit": dict(kind="maf", num_classes=2, preprocess="logit"),
+    "realnvp-batch": dict(kind="realnvp", normalization="batch"),
+}
+
+
+def one_pass_case(name):
+    """A perturbed 2-layer flow, a batch in (0, 1) (for the logit) and labels (or None)."""
+    options = dict(ONE_PASS[name])
+    model = flow_model(options.pop("kind"), num_layers=2, hidden_units=(8,), **options)
+    perturb(model.flow, scale=0.3, seed=3)
+    x = np.random.default_rng(4).uniform(0.05, 0.95, (16, 2)).astype("float32")
+    labels = np.arange(16) % 2 if model.num_classes else None
+    return model, x, labels
+
+
+def loss_and_grads(model, x, labels):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.example_objective(x, training=True, labels=labels)["loss"])
+    return loss, tape.gradient(loss, model.trainable_variables)
+
+
+@pytest.mark.parametrize("name", sorted(ONE_PASS))
+def test_one_pass_log_prob_equals_tfp_bijectors(name, monkeypatch):
+    """The fused bijectors give TFP's tfb.RealNVP / tfb.MaskedAutoregressiveFlow's log p(x),
+    training loss and its gradients, and samples with their log q (reverse KL), to float32
+    round-off."""
+    from tfdgm import bijectors
+
+    model, x, labels = one_pass_case(name)
+    state = [v.numpy() for v in model.non_trainable_variables]  # batch-norm averages
+
+    def run():
+        for v, value in zip(model.non_trainable_variables, state):
+            v.assign(value)
+        draws = model.distribution(labels=labels).experimental_sample_and_log_prob(16, seed=(1, 2))
+        return [model.log_prob(x, labels=labels), *draws, *loss_and_grads(model, x, labels)]
+
+    ours = run()
+    monkeypatch.setattr(bijectors, "FusedRealNVP", bijectors.tfb.RealNVP)
+    monkeypatch.setattr(bijectors, "FusedMAF", bijectors.tfb.MaskedAutoregressiveFlow)
+    theirs = run()
+    for mine, tfps in zip(ours[:-1], theirs[:-1]):
+        np.testing.assert_allclose(mine, tfps, rtol=1e-5, atol=1e-5)
+    for mine, tfps in zip(ours[-1], theirs[-1]):
+        np.testing.assert_allclose(mine, tfps, rtol=1e-4, atol=1e-5)
+
+
+def count_matmuls(fn, *args) -> int:
+    graph = tf.function(fn, autograph=False).get_concrete_function(*args).graph
+    return sum(op.type in ("MatMul", "BatchMatMulV2") for op in graph.get_operations())
+
+
+@pytest.mark.parametrize("name", ["realnvp", "maf-conditional-logit"])
+def test_log_prob_runs_each_conditioner_once(name):
+    """log p(x) holds one conditioner's MatMuls per layer (TFP's own bijectors ran every
+    conditioner twice: once for the inverse, once for the log-det)."""
+    model, x, labels = one_pass_case(name)
+    net = model.flow.transforms[0]
+    inputs = x[:, :1] if model.kind == "realnvp" else x
+    context = None if labels is None else tf.one_hot(labels, 2)
+    per_layer = count_matmuls(lambda h: net(h, context), tf.constant(inputs))
+    assert per_layer >= 2  # hidden and output layer
+    assert count_matmuls(lambda x: model.log_prob(x, labels=labels), x) == 2 * per_layer

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.internal import cache_util
 
 from tfdgm import nets
 
@@ -169,22 +170,91 @@ def _conditioner_fn(layer, context=None):
     return lambda x, input_depth=None, **kwargs: layer(x, context)
 
 
+class _OnePass:
+    """Mixin for a TFP bijector whose transform and log-determinant come from one
+    conditioner call.
+
+    ``tfd.TransformedDistribution.log_prob`` asks a bijector for ``inverse(y)`` and then
+    for ``inverse_log_det_jacobian(y)``; ``tfb.RealNVP`` and ``tfb.MaskedAutoregressiveFlow``
+    evaluate their conditioner network in each (twice the MatMuls of log p(x) by hand,
+    ``benchmarks/flow_graph_cost.py``). TFP's own remedy (FFJORD, HighwayFlow): a
+    ``BijectorCacheWithGreedyAttrs``, whose ``_augmented_inverse(y)`` returns ``(x, {"ildj":
+    ...})``; the cache keeps the log-det with the (y, x) pair, where
+    ``inverse_log_det_jacobian`` finds it. The mixin's log-det methods pass through the
+    cache first, so whichever is asked first the conditioner runs once per input tensor.
+    Subclasses define ``_augmented_forward`` / ``_augmented_inverse``.
+    """
+
+    _cache = cache_util.BijectorCacheWithGreedyAttrs(
+        forward_name="_augmented_forward", inverse_name="_augmented_inverse"
+    )
+
+    def _inverse_log_det_jacobian(self, y, **kwargs):
+        self.inverse(y, **kwargs)  # computes (x, ildj) unless the pair is cached already
+        attrs = self._cache.inverse_attributes(y, **kwargs)
+        if "ildj" in attrs:
+            return attrs["ildj"]
+        return super()._inverse_log_det_jacobian(y, **kwargs)  # the pair came from forward
+
+
+class FusedRealNVP(_OnePass, tfb.RealNVP):
+    """``tfb.RealNVP`` (``num_masked`` >= 0) whose inverse and forward also return their
+    log-determinant from the same conditioner call: the same numbers, one pass."""
+
+    def _halves(self, x, **kwargs):
+        self._cache_input_depth(x)
+        d = self._masked_size
+        inner = self._bijector_fn(x[..., :d], self._bijector_input_units(), **kwargs)
+        return x[..., :d], x[..., d:], inner
+
+    def _augmented_forward(self, x, **kwargs):
+        x0, x1, inner = self._halves(x, **kwargs)
+        y = tf.concat([x0, inner.forward(x1)], axis=-1)
+        return y, {"ildj": -inner.forward_log_det_jacobian(x1, event_ndims=1)}
+
+    def _augmented_inverse(self, y, **kwargs):
+        y0, y1, inner = self._halves(y, **kwargs)
+        x = tf.concat([y0, inner.inverse(y1)], axis=-1)
+        return x, {"ildj": inner.inverse_log_det_jacobian(y1, event_ndims=1)}
+
+    def _forward_log_det_jacobian(self, x, **kwargs):
+        self.forward(x, **kwargs)
+        attrs = self._cache.forward_attributes(x, **kwargs)
+        if "ildj" in attrs:
+            return -attrs["ildj"]
+        return super()._forward_log_det_jacobian(x, **kwargs)
+
+
+class FusedMAF(_OnePass, tfb.MaskedAutoregressiveFlow):
+    """``tfb.MaskedAutoregressiveFlow`` whose one-pass inverse also returns its
+    log-determinant (the D-pass forward is TFP's own)."""
+
+    def _augmented_forward(self, x, **kwargs):
+        return self._forward(x, **kwargs), None
+
+    def _augmented_inverse(self, y, **kwargs):
+        inner = self._bijector_fn(y, **kwargs)
+        ildj = inner.inverse_log_det_jacobian(y, event_ndims=self._event_ndims)
+        return inner.inverse(y), {"ildj": ildj}
+
+
 def affine_coupling(
     conditioner: CouplingConditioner, num_masked: int, context=None
 ) -> tfb.Bijector:
     """Affine coupling (Dinh et al., 2017) ``y_{1:d} = x_{1:d}``,
     ``y_{d+1:D} = x_{d+1:D} * exp(s(x_{1:d})) + t(x_{1:d})``; log-det ``sum s(x_{1:d})``
-    (s, t also functions of ``context`` y when given)."""
+    (s, t also functions of ``context`` y when given); one conditioner call gives both."""
     fn = _conditioner_fn(conditioner, context)
-    return tfb.RealNVP(num_masked=num_masked, shift_and_log_scale_fn=fn)
+    return FusedRealNVP(num_masked=num_masked, shift_and_log_scale_fn=fn)
 
 
 def masked_autoregressive(conditioner: AutoregressiveConditioner, context=None) -> tfb.Bijector:
     """MAF layer (Papamakarios et al., 2017): forward ``x_i = z_i exp(s_i(x_{<i})) + t_i(x_{<i})``
-    (D sequential passes), inverse ``z_i = (x_i - t_i(x_{<i})) exp(-s_i(x_{<i}))`` (one pass);
-    log-det ``sum_i s_i`` (s_i, t_i also functions of ``context`` y when given)."""
+    (D sequential passes), inverse ``z_i = (x_i - t_i(x_{<i})) exp(-s_i(x_{<i}))`` (one pass,
+    which also gives the log-det); log-det ``sum_i s_i`` (s_i, t_i also functions of
+    ``context`` y when given)."""
     fn = _conditioner_fn(conditioner, context)
-    return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn)
+    return FusedMAF(shift_and_log_scale_fn=fn)
 
 
 # ------------------------------------------------------------------------- normalizers
