@@ -266,3 +266,27 @@ def test_dataset_defaults_are_the_default_run_on_their_dataset(capsys, monkeypat
                 "unlisted", Unlisted, family="x", datasets=("digits",), dataset_defaults=changes
             )
     assert "unlisted" not in registry.MODELS
+
+
+def test_the_mnist5k_page_commands_resolve(monkeypatch):
+    """Every `tfdgm train` command of docs/mnist5k.md parses and resolves (model, dataset
+    and hyperparameters accepted); the rows that say "the default" run the plain command."""
+    import re
+    import shlex
+
+    from tfdgm import runs
+
+    monkeypatch.setattr(runs.data, "load", lambda name: SimpleNamespace(name=name))
+    page = os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs", "mnist5k.md")
+    text = open(page).read()
+    commands = re.findall(r"`(tfdgm train [a-z][^`\n]*)`", text)
+    assert len(commands) >= 15
+    for command in commands:
+        args = cli._parser().parse_args(shlex.split(command)[1:])
+        run = runs.Run.resolve(
+            args.model, args.dataset, epochs=args.epochs, learning_rate=args.learning_rate,
+            hparams=dict(args.hparam),
+        )  # fmt: skip
+        assert run.dataset.name.startswith("mnist5k"), command
+    for row in re.findall(r"^\| \*\*.*the default\*\* \| `([^`]*)`", text, re.M):
+        assert re.fullmatch(r"tfdgm train [a-z-]+ --dataset mnist5k[a-z-]*", row), row
