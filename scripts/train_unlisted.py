@@ -3,10 +3,12 @@
     python scripts/train_unlisted.py MODEL --dataset DATASET [any other `tfdgm train` option]
 
 Runs exactly what `tfdgm train MODEL --dataset DATASET ...` would, after adding DATASET to
-MODEL's registry entry in this process only (nothing is written to the registry). It is
-how docs/mnist5k.md trains the families whose entries do not list `mnist5k` (RealNVP and
-MAF on `mnist5k-continuous`, the DBN, the Helmholtz machine, the GANs and MMD networks):
-the run, its metrics.json and its figures are those of the ordinary command.
+MODEL's registry entry in this process only (nothing is written to the registry): the run,
+its metrics.json and its figures are those of the ordinary command, with the entry's
+general defaults (a ``dataset_defaults`` entry exists only for a dataset the entry lists).
+docs/mnist5k.md's first runs of RealNVP, MAF, the DBN, the Helmholtz machine, the GANs and
+the MMD network went through it, before their entries listed `mnist5k` (or
+`mnist5k-continuous`); they all do now.
 """
 
 from __future__ import annotations
