@@ -110,6 +110,7 @@ def main(argv=None):
         extra = dict(num_subsets=args.num_subsets) if fusion == "poe" else {}
         if fusion == "moe":
             extra = dict(num_importance_samples=args.importance_samples)
+        keras.utils.set_random_seed(args.seed)  # the initial weights too, whatever ran before
         model = tfdgm.MultimodalVAE(
             both.events,
             latent_dim=args.latent_dim,
