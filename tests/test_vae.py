@@ -163,6 +163,15 @@ def test_conv_vae_on_digit_images():
     assert vae.sample(3, seed=(1, 2)).shape == (3, 64)
     assert vae.reconstruct(digits.x_test[:5]).shape == (5, 64)
     assert vae.interpolate(digits.x_test[0], digits.x_test[1], steps=4).shape == (4, 64)
+    # log_prob decodes at most CONV_DRAWS_PER_CALL images per call (memory): asking for
+    # chunks of 100 samples on 500 images gives exactly the chunks of 10 (the same draws;
+    # other chunks, such as 5, draw otherwise)
+    from tfdgm.models.vae import CONV_DRAWS_PER_CALL
+
+    x = digits.x_train[:500]
+    clamped = vae.log_prob(x, num_samples=20, seed=(0, 5), chunk=CONV_DRAWS_PER_CALL // 500)
+    np.testing.assert_array_equal(vae.log_prob(x, num_samples=20, seed=(0, 5), chunk=100), clamped)
+    assert not np.allclose(vae.log_prob(x, num_samples=20, seed=(0, 5), chunk=5), clamped)
 
 
 def test_constructor_rejects_bad_arguments():
