@@ -17,9 +17,21 @@ The older scripts (``python benchmarks/bench_flows.py``, ``bench_autoregressive.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
+
+#: ``BENCH_CLOCK=cpu``: time the process's CPU seconds (``time.process_time``, all its
+#: threads) instead of wall-clock seconds; on a shared machine the waits for a core then
+#: drop out. Run it with ``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1`` so that
+#: idle pool threads do not spin on the clock.
+CLOCK = os.environ.get("BENCH_CLOCK", "wall")
+
+
+def clock() -> float:
+    """Seconds now: wall-clock (``time.perf_counter``), or CPU time with ``BENCH_CLOCK=cpu``."""
+    return time.process_time() if CLOCK == "cpu" else time.perf_counter()
 
 
 def load() -> str:
@@ -53,7 +65,7 @@ def round_robin(sessions: dict[str, Callable[[int], float]], steps: int, rounds:
 
 
 def batch_clock():
-    """A Keras callback that records ``time.perf_counter()`` at the end of every batch
+    """A Keras callback that records :func:`clock` at the end of every batch
     call (with ``steps_per_execution`` = k, one call is k steps)."""
     import keras
 
@@ -63,7 +75,7 @@ def batch_clock():
             self.ends = []
 
         def on_train_batch_end(self, batch, logs=None):
-            self.ends.append(time.perf_counter())
+            self.ends.append(clock())
 
     return BatchClock()
 
@@ -77,15 +89,15 @@ def fit_session(model, stream, steps_per_execution: int) -> Callable[[int], floa
 
     def run(steps: int) -> float:
         calls = -(-steps // steps_per_execution)
-        clock = batch_clock()
+        timer = batch_clock()
         model.fit(
             iterator_stream,
             epochs=1,
             steps_per_epoch=(calls + 1) * steps_per_execution,
             verbose=0,
-            callbacks=[clock],
+            callbacks=[timer],
         )
-        return (clock.ends[-1] - clock.ends[0]) * steps / (calls * steps_per_execution)
+        return (timer.ends[-1] - timer.ends[0]) * steps / (calls * steps_per_execution)
 
     return run
 
@@ -95,11 +107,11 @@ def loop_session(step: Callable[[], object], sync: Callable[[], object]) -> Call
     waits for the last one (e.g. reads the loss)."""
 
     def run(steps: int) -> float:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(steps):
             out = step()
         sync(out)
-        return time.perf_counter() - start
+        return clock() - start
 
     return run
 

@@ -1,0 +1,79 @@
+"""Where ``fit`` loses time against the ten-step hand loop: the same steps timed as the
+hand loop (objective by formula), the model's own ``train_step`` looped ten to a
+``tf.function`` call (with and without the in-graph batch checks), and ``fit`` (ten
+steps per call by ``compile_default``; with XLA), round-robin in one process.
+
+    PYTHONPATH=. python benchmarks/bench_fit_gap.py realnvp,maf 128,2048 [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import tensorflow as tf  # noqa: E402
+
+from benchmarks import _timing  # noqa: E402
+from benchmarks import suite_families as sf  # noqa: E402
+
+
+def train_step_loop(name: str, x, batch: int, checks: bool = True, k: int = 10):
+    """The model's ``train_step`` (compiled by ``compile_default``), ``k`` per call."""
+    model, _ = sf.default_model(name)
+    model.compile_default(steps_per_execution=1)
+    model.check_batches = checks
+    iterator = iter(sf.stream(x, batch))
+
+    @tf.function
+    def step(iterator):
+        logs = model.train_step(next(iterator))
+        for _ in tf.range(1, k):
+            logs = model.train_step(next(iterator))
+        return logs["loss"]
+
+    def run(steps: int) -> float:
+        calls = -(-steps // k)
+        start = _timing.clock()
+        for _ in range(calls):
+            out = step(iterator)
+        float(out)
+        return (_timing.clock() - start) * steps / (k * calls)
+
+    return run
+
+
+def sessions(name: str, x, batch: int) -> dict:
+    return {
+        "hand loop, 10 steps per call": sf.hand_loop(name, x, batch, k=10),
+        "train_step, 10 per call": train_step_loop(name, x, batch),
+        "train_step, 10 per call, no batch checks": train_step_loop(name, x, batch, False),
+        "fit (default)": sf.library(name, x, batch),
+        "fit (default) + XLA": sf.library(name, x, batch, jit=True),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("families", help="comma-separated, e.g. realnvp,maf")
+    parser.add_argument("batches", help="comma-separated, e.g. 128,2048")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    for name in args.families.split(","):
+        for batch in map(int, args.batches.split(",")):
+            x = sf.make_data(name, max(8 * batch, 4096))
+            steps = max(20, 4096 // batch)
+            times = _timing.round_robin(sessions(name, x, batch), steps, args.rounds)
+            reference = _timing.summary(times["hand loop, 10 steps per call"])[0]
+            print(f"{name}, batch {batch}, load average {_timing.load()}:")
+            for variant, values in times.items():
+                median, low, high = _timing.summary(values)
+                print(
+                    f"  {variant:42s} {1e3 * median:8.2f} ms [{1e3 * low:.2f}-{1e3 * high:.2f}]"
+                    f"  hand loop / this {reference / median:.2f}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
