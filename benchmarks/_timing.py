@@ -116,6 +116,38 @@ def loop_session(step: Callable[[], object], sync: Callable[[], object]) -> Call
     return run
 
 
+def steps_per_call(update: Callable, k: int) -> Callable:
+    """``step(iterator, seed)``: ``k`` calls of ``update(batch, seed)`` in one
+    ``tf.function`` call, each batch fetched inside the graph (as Keras' ``fit`` does with
+    ``steps_per_execution`` = k)."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(iterator, seed):
+        loss = update(next(iterator), tf.random.experimental.stateless_fold_in(seed, 0))
+        for i in tf.range(1, k):
+            loss = update(next(iterator), tf.random.experimental.stateless_fold_in(seed, i))
+        return loss
+
+    return step
+
+
+def calls_session(step: Callable, iterator, k: int) -> Callable:
+    """A session of a hand loop of ``k`` steps per call of ``step(iterator, seed)``."""
+    import tensorflow as tf
+
+    calls = iter(range(10**9))
+
+    def run(steps: int) -> float:
+        start = clock()
+        for _ in range(-(-steps // k)):
+            out = step(iterator, tf.constant([next(calls), 2]))
+        float(out)
+        return (clock() - start) * steps / (k * -(-steps // k))
+
+    return run
+
+
 # ------------------------------------------------------------------ older scripts
 def best_rate(run: Callable[[], object], examples: int, repeats: int) -> float:
     """Best examples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""

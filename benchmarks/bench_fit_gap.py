@@ -4,6 +4,10 @@ hand loop (objective by formula), the model's own ``train_step`` looped ten to a
 steps per call by ``compile_default``; with XLA), round-robin in one process.
 
     PYTHONPATH=. python benchmarks/bench_fit_gap.py realnvp,maf 128,2048 [--rounds 5]
+
+Families: vae, rbm (always batch 64), realnvp, maf, made, gan, helmholtz. With
+``BENCH_CLOCK=cpu TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1`` the figures are CPU
+seconds of one thread, which a shared machine's load disturbs far less than wall time.
 """
 
 from __future__ import annotations
@@ -44,6 +48,23 @@ def train_step_loop(name: str, x, batch: int, checks: bool = True, k: int = 10):
 
 
 def sessions(name: str, x, batch: int) -> dict:
+    if name == "vae":
+        from benchmarks import suite_vae
+
+        return {
+            "hand loop, 10 steps per call": suite_vae.hand_loop(x, batch, k=10),
+            "fit (default)": suite_vae.library(x, batch),
+            "fit, steps_per_execution=1": suite_vae.library(x, batch, steps_per_execution=1),
+            "fit (default) + XLA": suite_vae.library(x, batch, jit=True),
+        }
+    if name == "rbm":  # batch 64 always (its persistent chains)
+        from benchmarks import suite_rbm
+
+        return {
+            "hand loop, 10 steps per call": suite_rbm.hand_loop(x, k=10),
+            "fit (default)": suite_rbm.library(x),
+            "fit, steps_per_execution=1": suite_rbm.library(x, 1),
+        }
     return {
         "hand loop, 10 steps per call": sf.hand_loop(name, x, batch, k=10),
         "train_step, 10 per call": train_step_loop(name, x, batch),
@@ -61,7 +82,13 @@ def main():
     args = parser.parse_args()
     for name in args.families.split(","):
         for batch in map(int, args.batches.split(",")):
-            x = sf.make_data(name, max(8 * batch, 4096))
+            if name in ("vae", "rbm"):
+                from benchmarks import suite_rbm, suite_vae
+
+                suite = suite_vae if name == "vae" else suite_rbm
+                x = suite.make_data(max(8 * batch, 4096))
+            else:
+                x = sf.make_data(name, max(8 * batch, 4096))
             steps = max(20, 4096 // batch)
             times = _timing.round_robin(sessions(name, x, batch), steps, args.rounds)
             reference = _timing.summary(times["hand loop, 10 steps per call"])[0]

@@ -222,20 +222,6 @@ def hand_update(name: str, model):
     return update, check
 
 
-def steps_per_call(update, k: int):
-    """``step(iterator, seed)``: ``k`` updates in one ``tf.function`` call, each batch
-    fetched inside the graph (as Keras' ``fit`` does)."""
-
-    @tf.function
-    def step(iterator, seed):
-        loss = update(next(iterator), tf.random.experimental.stateless_fold_in(seed, 0))
-        for i in tf.range(1, k):
-            loss = update(next(iterator), tf.random.experimental.stateless_fold_in(seed, i))
-        return loss
-
-    return step
-
-
 # ---------------------------------------------------------------- sessions
 def hand_loop(name: str, x: np.ndarray, batch: int, k: int = 1):
     """The hand loop session of family ``name``, ``k`` steps per ``tf.function`` call
@@ -245,17 +231,7 @@ def hand_loop(name: str, x: np.ndarray, batch: int, k: int = 1):
     hand, own = check(x[:256])
     if not math.isclose(hand, own, rel_tol=1e-4, abs_tol=1e-4):
         raise AssertionError(f"{name}: hand objective {hand} != the model's {own}")
-    step, iterator = steps_per_call(update, k), iter(stream(x, batch))
-    calls = iter(range(10**9))
-
-    def run(steps: int) -> float:
-        start = _timing.clock()
-        for _ in range(-(-steps // k)):
-            out = step(iterator, tf.constant([next(calls), 2]))
-        float(out)
-        return (_timing.clock() - start) * steps / (k * -(-steps // k))
-
-    return run
+    return _timing.calls_session(_timing.steps_per_call(update, k), iter(stream(x, batch)), k)
 
 
 def library(name: str, x: np.ndarray, batch: int, jit: bool = False, steps_per_execution=None):
