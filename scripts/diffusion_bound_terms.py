@@ -10,10 +10,11 @@ image, mean over the test images, one y_t ~ q(y_t | y_0) per t and image drawn e
 
 and, per range, the mean squared error of yhat_0 per pixel (diffusion units) and the
 per-step KL weight (SNR_{t-1} - SNR_t)/2 with which it enters L_t (for the small variance,
-L_t = (SNR_{t-1} - SNR_t)/2 * ||y_0 - yhat_0||^2 exactly). Also the bound with the optimal
-denoiser for point masses at the K levels when the network is replaced by the nearest level
-below a noise level (``--snap``: yhat_0 = round to the nearest level when sqrt(1 - abar_t)
-< 1/(K - 1)), to show what the L_t of discrete data cost at small t.
+L_t = (SNR_{t-1} - SNR_t)/2 * ||y_0 - yhat_0||^2 exactly). For discrete data also L_t with
+yhat_0 snapped to the nearest of the K levels ("snapped": what the same network would cost
+if its yhat_0 were rounded), and with ``--snap`` the sum of L_t when it is snapped only
+where sqrt(1 - abar_t) < 1/(K - 1) (noise below half the levels' spacing), to show what the
+L_t of discrete data cost at small t.
 
     python scripts/diffusion_bound_terms.py RUN [RUN ...] [--n 300]
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -32,17 +34,18 @@ import tensorflow as tf  # noqa: E402
 
 import tfdgm  # noqa: E402, F401  (registers every model)
 from tfdgm import data  # noqa: E402
+from tfdgm.models.diffusion import _normal  # noqa: E402
 
 RANGES = ((2, 2), (3, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 300), (301, 1000))
 
 
-def per_step(model, x, seed=(0, 0), snap_levels=None):
-    """[T + 1, batch] L_t (index t, t >= 2) and [T + 1] mean squared yhat_0 error per pixel,
-    drawn as ``bound_terms`` draws them; with ``snap_levels`` K, yhat_0 of y_t is the
-    nearest of the K levels of the network's yhat_0 (an oracle of discrete data)."""
+def per_step(model, x, seed=(0, 0)):
+    """[T + 1, batch] L_t (index t, t >= 2), the same with yhat_0 snapped to the nearest level
+    (discrete data; else zeros), and [T + 1] the mean squared yhat_0 error per pixel, drawn
+    as ``bound_terms`` draws them (one network evaluation per t)."""
     y0 = model.normalize(model._prepare(x))
     seed = model._seed(seed)
-    rank = len(model.event_shape)
+    rank, levels = len(model.event_shape), model.num_categories if model._levels else None
 
     @tf.function(autograph=False, reduce_retracing=True)
     def kl_at(t):
@@ -50,21 +53,37 @@ def per_step(model, x, seed=(0, 0), snap_levels=None):
             seed=tf.random.experimental.stateless_fold_in(seed, t)
         )
         y_hat, _ = model.predict(y_t, t)
-        if snap_levels:
-            half = (snap_levels - 1) / 2.0
-            y_hat = tf.round((y_hat + 1.0) * half) / half - 1.0
         q = model.posterior(y_t, y0, t)
-        mean = model.posterior(y_t, y_hat, t).mean()
-        p = tfdgm.models.diffusion._normal(mean, model._reverse_std(t, t - 1), rank)
+        std = model._reverse_std(t, t - 1)
+        kl = q.kl_divergence(_normal(model.posterior(y_t, y_hat, t).mean(), std, rank))
+        snapped = tf.zeros_like(kl)
+        if levels:
+            half = (levels - 1) / 2.0
+            y_snap = tf.round((y_hat + 1.0) * half) / half - 1.0
+            p = _normal(model.posterior(y_t, y_snap, t).mean(), std, rank)
+            snapped = q.kl_divergence(p)
         error = tf.reduce_mean(tf.square(tf.reshape(y_hat - y0, [tf.shape(y0)[0], -1])))
-        return q.kl_divergence(p), error
+        return kl, snapped, error
 
     T = model.num_timesteps
-    kls, errors = np.zeros((T + 1, len(x))), np.zeros(T + 1)
+    kls, snapped, errors = np.zeros((T + 1, len(x))), np.zeros((T + 1, len(x))), np.zeros(T + 1)
     for t in range(2, T + 1):
-        kl, error = kl_at(tf.constant(t))
-        kls[t], errors[t] = np.asarray(kl), float(error)
-    return kls, errors
+        kl, snap, error = kl_at(tf.constant(t))
+        kls[t], snapped[t], errors[t] = np.asarray(kl), np.asarray(snap), float(error)
+    return kls, snapped, errors
+
+
+def end_terms(model, x, seed=(0, 0)):
+    """(L_T, L_0) ``[batch]`` drawn as ``bound_terms`` draws them (without its loop over t)."""
+    y0, seed = model.normalize(model._prepare(x)), model._seed(seed)
+    prior = model.forward_marginal(y0, model.num_timesteps).kl_divergence(model.prior())
+    y1 = model.forward_marginal(y0, 1).sample(
+        seed=tf.random.experimental.stateless_fold_in(seed, 1)
+    )
+    p = model.decoder(y1)
+    if model._levels:
+        return prior, -p.log_prob(x)
+    return prior, -p.log_prob(y0) + model.event_size * math.log(model.scale)
 
 
 def weights(model):
@@ -79,8 +98,13 @@ def report(run, n, snap):
         dataset = data.load(json.load(f)["dataset"])
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
     x = dataset.x_test[:n]
-    terms = {k: float(np.mean(v)) for k, v in model.bound_terms(x, seed=(0, 0)).items()}
-    kls, errors = per_step(model, x)
+    kls, snapped, errors = per_step(model, x)
+    prior, decoder = end_terms(model, x)
+    terms = {
+        "prior": float(np.mean(prior)),
+        "diffusion": float(kls[2:].mean(1).sum()),
+        "decoder": float(np.mean(decoder)),
+    }
     w = weights(model)
     out = {"terms": terms, "ranges": []}
     print(f"{run}: {dataset.name}, {len(x)} test images, T = {model.num_timesteps}, "
@@ -88,7 +112,7 @@ def report(run, n, snap):
     bound = sum(terms.values())
     print(f"  L_T (prior) {terms['prior']:.3f}, sum L_t (diffusion) {terms['diffusion']:.3f}, "
           f"L_0 (decoder) {terms['decoder']:.3f}, -bound {bound:.3f} nats")  # fmt: skip
-    print(f"  {'t':>9} {'sum L_t':>9} {'share':>6} {'mse yhat_0':>11} {'weight':>10}")
+    print(f"  {'t':>9} {'sum L_t':>9} {'share':>6} {'mse yhat_0':>11} {'weight':>10} {'snapped':>9}")
     total = kls[2:].mean(1).sum()
     for lo, hi in RANGES:
         if lo > model.num_timesteps:
@@ -97,10 +121,13 @@ def report(run, n, snap):
         part = float(kls[lo : hi + 1].mean(1).sum())
         mse = float(errors[lo : hi + 1].mean())
         weight = float(w[lo : hi + 1].mean())
-        out["ranges"].append({"t": [lo, hi], "kl": part, "mse": mse, "weight": weight})
-        print(f"  {lo:>4}-{hi:<4} {part:>9.3f} {part / total:>6.1%} {mse:>11.2e} {weight:>10.3g}")
-    if snap and model.num_categories:
-        snapped, _ = per_step(model, x, snap_levels=model.num_categories)
+        snap_part = float(snapped[lo : hi + 1].mean(1).sum())
+        out["ranges"].append(
+            {"t": [lo, hi], "kl": part, "mse": mse, "weight": weight, "snapped": snap_part}
+        )
+        print(f"  {lo:>4}-{hi:<4} {part:>9.3f} {part / total:>6.1%} {mse:>11.2e} {weight:>10.3g} "
+              f"{snap_part:>9.3f}")  # fmt: skip
+    if snap and model._levels:
         small = np.sqrt(-np.expm1(model.schedule.log_alpha_bar)) < 1.0 / (model.num_categories - 1)
         mixed = np.where(small[:, None], snapped, kls)
         out["snapped"] = float(mixed[2:].mean(1).sum())

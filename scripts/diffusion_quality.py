@@ -14,6 +14,7 @@ spread over 300-image subsets of the train split (``--seeds`` random subsets).
 
 A RUN still training (no ``model.keras`` yet) is read from its ``backup.npz``, the state after
 its last finished epoch (the model's weights, EMA included), which gives a learning curve.
+``--raw`` samples with the trained weights instead of their EMA (what the EMA is worth).
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def load(run: str, dataset):
     return ddpm, stored["epoch"]
 
 
-def evaluate(run: str, dataset, steps: int, seeds: int, classifier) -> dict:
+def evaluate(run: str, dataset, steps: int, seeds: int, classifier, raw=False) -> dict:
     ddpm, epochs = load(run, dataset)
+    if raw:  # sample with the trained weights: copy them over their EMA
+        for ema, weight in zip(ddpm.ema_weights, ddpm.denoiser.trainable_variables):
+            ema.assign(weight)
     n, fds, kids = len(dataset.x_test), [], []
     for k in range(seeds):
         samples = np.asarray(ddpm.sample(n, seed=(k, 0), num_steps=steps, sampler="ddim", eta=0.0))
@@ -98,6 +102,7 @@ def main():
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--raw", action="store_true", help="the trained weights, not the EMA")
     args = parser.parse_args()
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
     dataset = data.load("digits-continuous")
@@ -106,7 +111,7 @@ def main():
     results["reference"]["classes"] = _classes(classifier, dataset.x_test).tolist()
     print(_line("reference (train vs test)", results["reference"]), flush=True)
     for run in args.runs:
-        results[run] = evaluate(run, dataset, args.steps, args.seeds, classifier)
+        results[run] = evaluate(run, dataset, args.steps, args.seeds, classifier, args.raw)
         name = (
             f"{os.path.basename(run.rstrip('/'))} ({results[run]['epochs']} ep.), DDIM {args.steps}"
         )
