@@ -112,7 +112,8 @@ def report(run, n, snap):
     bound = sum(terms.values())
     print(f"  L_T (prior) {terms['prior']:.3f}, sum L_t (diffusion) {terms['diffusion']:.3f}, "
           f"L_0 (decoder) {terms['decoder']:.3f}, -bound {bound:.3f} nats")  # fmt: skip
-    print(f"  {'t':>9} {'sum L_t':>9} {'share':>6} {'mse yhat_0':>11} {'weight':>10} {'snapped':>9}")
+    head = f"  {'t':>9} {'sum L_t':>9} {'share':>6} {'mse yhat_0':>11} {'weight':>10}"
+    print(f"{head} {'snapped':>9}")
     total = kls[2:].mean(1).sum()
     for lo, hi in RANGES:
         if lo > model.num_timesteps:
