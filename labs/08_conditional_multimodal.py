@@ -267,4 +267,7 @@ for fusion, row in likelihood_table(models).items():
 # label → image generations can be less coherent; the MoE's stratified bound makes every
 # expert explain every modality, which favours coherence at the price of a looser bound
 # (its posterior is a mixture, never sharper than its best expert). `docs/conditional.md`
-# has the measured table (with and without the label weight λ, and MoPoE).
+# has the measured table (with and without the label weight λ, and MoPoE, over three
+# seeds): with λ = 50 MoPoE reaches 90 % label → image coherence, and so does PoE with a
+# 4-dimensional latent (`latent_dim=4`); MoE stays just below. A KL warm-up
+# (`kl_warmup=N` updates) is an argument of `MultimodalVAE` and `VAE` alike.
