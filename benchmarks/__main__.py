@@ -109,7 +109,16 @@ NOTES = """## What the defaults are, and why
   before); compare the `steps_per_execution=1` rows. Callbacks then see one batch call
   per 10 steps; pass `steps_per_execution=1` to `compile_default` for batch-by-batch
   callbacks.
-- **XLA** (`jit_compile=True`) is not a default: compare the `+ XLA` rows.
+- **XLA** (`jit_compile=True`) is not `compile_default`'s default: compare the `+ XLA`
+  rows. It is faster for the flows (RealNVP and MAF: `fit` 1.2-1.4x at batch 128,
+  `benchmarks/bench_fit_gap.py`), which is why `tfdgm train realnvp|maf` turns it on;
+  level or slower for the VAE at batch 2048, the GAN and MADE, and 2.5x slower for the
+  Helmholtz machine. It stays off in `compile_default` because compiling costs seconds
+  per model: with it, the flows' tests took 109 s of CPU instead of 68.
+- **Flows evaluate each conditioner once per log p(x)**: `tfdgm.bijectors.FusedRealNVP`
+  and `FusedMAF` return the inverse and its log-determinant from one conditioner call
+  (TFP's `BijectorCacheWithGreedyAttrs`), where `tfb.RealNVP` and
+  `tfb.MaskedAutoregressiveFlow` call the conditioner for each.
 - **RBM metrics**: training reports the reconstruction error and the one-flip
   pseudo-likelihood of the first 16 examples of each batch (`evaluate` scores all).
 - **AIS** is one `tf.function` per model, traced once per (chains, temperatures) and
