@@ -106,7 +106,7 @@ def main(argv=None):
     if not args.no_baselines:
         _baselines(args, rows, x, y, x_test, y_test, classifier, keep)
 
-    for fusion in args.fusions.split(","):
+    for fusion in filter(None, args.fusions.split(",")):  # --fusions "": the baselines only
         extra = dict(num_subsets=args.num_subsets) if fusion == "poe" else {}
         if fusion == "moe":
             extra = dict(num_importance_samples=args.importance_samples)
@@ -146,6 +146,7 @@ def _baselines(args, rows, x, y, x_test, y_test, classifier, keep):
         "image_to_label_accuracy": logistic.score(x_test, y_test)
     }
 
+    keras.utils.set_random_seed(0)  # the initial weights too, whatever ran before
     vae = tfdgm.VAE((64,), latent_dim=args.latent_dim, hidden_units=HIDDEN, seed=0)
     seconds = _fit(vae, x, epochs=args.epochs)
     z, z_test = (np.asarray(vae.posterior_location(a)) for a in (x, x_test))
@@ -158,6 +159,7 @@ def _baselines(args, rows, x, y, x_test, y_test, classifier, keep):
     }
     if len(keep) < len(y):
         return
+    keras.utils.set_random_seed(0)
     cvae = tfdgm.VAE((64,), latent_dim=args.latent_dim, hidden_units=HIDDEN, num_classes=10, seed=0)
     seconds = _fit(cvae, x, y, epochs=args.epochs)
     asked = np.arange(1000) % 10
