@@ -75,8 +75,9 @@ _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real"
     "multimodal-vae",
     family="latent-variable",
     datasets=("digits-multimodal",),
-    training=dict(epochs=150, batch_size=64),
-    hparams=dict(latent_dim=8, hidden_units=(256, 128)),
+    training=dict(epochs=100, batch_size=64),  # docs/conditional.md: MoPoE, label weight 50
+    hparams=dict(latent_dim=8, hidden_units=(256, 128), fusion="mopoe",
+                 likelihood_weights={"label": 50.0}),  # fmt: skip
     tiny=dict(latent_dim=2, hidden_units=(8,), log_prob_samples=20),
     variants={"moe": dict(fusion="moe", num_importance_samples=2), "mopoe": dict(fusion="mopoe")},
     description="multimodal VAE (product / mixture of experts), image + label",
