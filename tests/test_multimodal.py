@@ -285,7 +285,9 @@ def test_cvae_is_the_conditional_vae_on_the_command_line():
     run = runs.Run.resolve("cvae", epochs=1)
     assert run.entry.cls is tfdgm.VAE and run.hparams["num_classes"] == 10
     assert run.out == "runs/cvae-digits"
-    assert "cvae = vae with {'num_classes': 10}" in settings.describe("cvae")
+    assert "cvae = vae with {'num_classes': 10, 'architecture': 'mlp'}" in settings.describe("cvae")
+    run = runs.Run.resolve("cvae", dataset="mnist5k")  # its conv default is unconditional
+    assert run.hparams["architecture"] == "mlp" and run.hparams["num_classes"] == 10
     with pytest.raises(settings.RunError, match="choose one of:.*cvae"):
         runs.Run.resolve("cvea")
     run = runs.Run.resolve("multimodal-vae", hparams={"fusion": "moe"})

@@ -187,7 +187,7 @@ def check_out(out: str) -> None:
 #: Command-line names of a registered model with preset hyperparameters,
 #: ``{alias: (registered name, hyperparameters)}``: ``tfdgm train cvae`` is the VAE
 #: with ``num_classes=10`` (the conditional VAE; trained on (x, y) pairs).
-ALIASES = {"cvae": ("vae", {"num_classes": 10})}
+ALIASES = {"cvae": ("vae", {"num_classes": 10, "architecture": "mlp"})}  # conv: unconditional
 
 
 def lookup(name: str) -> tuple:

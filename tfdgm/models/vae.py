@@ -317,8 +317,8 @@ class VAE(GenerativeModel):
 
         ``num_samples`` S defaults to ``log_prob_samples``; samples are drawn ``chunk`` at a
         time to bound memory (for the convolutional VAE, at most
-        :data:`CONV_DRAWS_PER_CALL` decoded images per chunk). This is IWAE_S: a lower bound in expectation that tightens
-        to log p(x) as S grows.
+        :data:`CONV_DRAWS_PER_CALL` decoded images per chunk). This is IWAE_S: a lower
+        bound in expectation that tightens to log p(x) as S grows.
         """
         x, labels = self._prepare(x), self._labels(labels)
         num_samples = int(num_samples or self.log_prob_samples)
