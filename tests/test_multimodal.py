@@ -304,6 +304,10 @@ def test_hparams_reach_the_base_constructors_of_the_adversarial_models():
         settings.check_hparams(registry.get(name), {"num_classes": 10})
     with pytest.raises(settings.RunError, match="no hyperparameter 'seed'"):
         settings.check_hparams(registry.get("gan"), {"seed": 1})
+    # the GAN sets its base's divergence itself; the f-GAN takes it
+    assert "divergence" in settings.model_arguments(registry.get("fgan"))
+    with pytest.raises(settings.RunError, match="no hyperparameter 'divergence'"):
+        settings.check_hparams(registry.get("gan"), {"divergence": "kl"})
 
 
 def test_sample_weights_weigh_the_per_example_bound():

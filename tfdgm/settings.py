@@ -70,7 +70,8 @@ def model_arguments(entry) -> dict[str, inspect.Parameter]:
     """The hyperparameters of a registry entry: the named arguments of its class's
     constructor, of the tfdgm base constructors its ``**kwargs`` reach (``GAN(...,
     num_classes=10)`` is ``ImplicitModel``'s), and of its ``for_dataset`` (whose defaults
-    win), less :data:`SET_BY_RUN`."""
+    win), less :data:`SET_BY_RUN` and the class's ``fixed_arguments`` (base-constructor
+    arguments it sets itself, such as the GAN's ``divergence``)."""
     constructors = []
     for klass in entry.cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -92,6 +93,8 @@ def model_arguments(entry) -> dict[str, inspect.Parameter]:
                 inspect.Parameter.VAR_KEYWORD,
             ):
                 found[name] = parameter
+    for name in getattr(entry.cls, "fixed_arguments", ()):  # a base argument the class sets
+        found.pop(name, None)
     return found
 
 

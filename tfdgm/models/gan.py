@@ -205,6 +205,8 @@ class GAN(FGAN):
     TensorShape([4, 2])
     """
 
+    fixed_arguments = ("divergence",)  # not a hyperparameter of `tfdgm train gan`
+
     def __init__(self, event_shape: Sequence[int], loss: str = "non_saturating", **kwargs):
         kwargs.pop("divergence", None)
         super().__init__(event_shape, divergence="gan", loss=loss, **kwargs)
