@@ -14,8 +14,9 @@ model, trains it with Keras ``fit``, measures it once and writes the run folder:
                         ``evaluate`` on the test split, the density kind, the test NLL
                         (once, one seed) and summary_metrics
 
-The test log-likelihood has one source: the run computes it from ``model.log_prob`` with
-the seed ``NLL_SEED`` for every model whose ``density`` is not ``"none"``, as
+The test log-likelihood has one source (:mod:`tfdgm.measures`): the run computes it from
+``model.log_prob`` with the seed ``NLL_SEED`` for every model whose ``density`` is not
+``"none"``, as
 
     test_nll_nats     = -(1/N) sum_n log p(x_n)
     test_bits_per_dim = (test_nll_nats + D log K) / (D log 2)
@@ -53,8 +54,6 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
-
 import tfdgm.models  # noqa: F401  (importing it registers every model)
 from tfdgm import atomic, data, registry
 from tfdgm.distribute import (  # noqa: F401  (part of this module's API)
@@ -64,6 +63,13 @@ from tfdgm.distribute import (  # noqa: F401  (part of this module's API)
     worker_id,
 )
 from tfdgm.export import sample_export  # noqa: F401  (tfdgm sample)
+from tfdgm.measures import (  # noqa: F401  (part of this module's API)
+    NLL_BATCH,
+    NLL_SEED,
+    class_coherence,
+    held_out_log_prob,
+    nll_metrics,
+)
 from tfdgm.settings import (  # noqa: F401  (part of this module's API)
     ALIASES,
     RunError,
@@ -76,10 +82,6 @@ from tfdgm.settings import (  # noqa: F401  (part of this module's API)
     model_arguments,
 )
 
-#: Stateless seed of the run's one test log-likelihood (deterministic for fixed weights).
-NLL_SEED = (0, 0)
-#: Test examples per ``log_prob`` call when scoring the test split.
-NLL_BATCH = 500
 #: metrics.json keys only the run writes; a model's summary_metrics must not return them.
 RUN_METRICS = ("density", "test_nll_nats", "test_bits_per_dim", "test_log_likelihood")
 
@@ -112,59 +114,6 @@ def listing() -> str:
     lines.append("datasets:")
     lines.extend(f"  {name}" for name in data.list_datasets())
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- measurements
-def held_out_log_prob(
-    model, x, seed=NLL_SEED, batch_size: int = NLL_BATCH, labels=None
-) -> np.ndarray:
-    """log p(x_n) (log p(x_n | y_n) given ``labels``) for every row of ``x`` (an array or
-    a dict of modalities), float64 ``[N]``: ``model.log_prob`` on batches of
-    ``batch_size``, each with the same stateless ``seed`` (so estimates such as IWAE or
-    AIS are a deterministic function of the weights)."""
-    parts = []
-    for i in range(0, data.num_examples(x), batch_size):
-        rows = slice(i, i + batch_size)
-        batch = {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
-        given = {} if labels is None else {"labels": np.asarray(labels)[rows]}
-        parts.append(np.asarray(model.log_prob(batch, seed=seed, **given), np.float64))
-    return np.concatenate(parts)
-
-
-def class_coherence(model, dataset, num_samples: int = 1000, seed=(0, 3)) -> dict:
-    """``{"label_coherence": fraction}``: of ``num_samples`` samples of a conditional
-    model drawn for equal numbers of each class, the fraction the shipped digits
-    classifier (:func:`tfdgm.metrics.digits_classifier`) labels as the asked class; {}
-    where there is no classifier for the data."""
-    from tfdgm import metrics
-
-    shape = tuple(dataset.image_shape or ())[:2]
-    conditional = getattr(model, "accepts_labels", False)
-    if not conditional or shape not in ((8, 8), (28, 28)) or dataset.num_classes != 10:
-        return {}
-    if dataset.support == "categorical":  # the classifier reads images in [0, 1]
-        return {}
-    asked = np.arange(num_samples) % 10
-    samples = np.asarray(model.sample(num_samples, seed=seed, labels=asked))
-    predicted = metrics.digits_classifier(shape).predict(samples)
-    return {"label_coherence": float(np.mean(predicted == asked))}
-
-
-def nll_metrics(log_p, event_size: int, num_levels: int | None = None) -> dict:
-    """``{"test_nll_nats", "test_bits_per_dim"}`` from per-example log-densities.
-
-    NLL = -mean(log p) nats; bits/dim = (NLL + D log K) / (D log 2), K = ``num_levels``
-    for dequantized data (the discrete data's figure), else K = 1.
-
-    >>> nll_metrics([0.0], event_size=3, num_levels=8)["test_bits_per_dim"]
-    3.0
-    """
-    from tfdgm.estimators import bits_per_dim
-
-    return {
-        "test_nll_nats": float(-np.mean(log_p)),
-        "test_bits_per_dim": float(np.mean(bits_per_dim(log_p, event_size, num_levels))),
-    }
 
 
 def _learning_rate_used(model, given: float | None) -> float | None:

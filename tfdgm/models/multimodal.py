@@ -62,13 +62,13 @@ from tfdgm import heads, nets, registry
 from tfdgm.base import PACKAGE, GenerativeModel
 from tfdgm.data import EventSpec, check_array
 from tfdgm.estimators import chunked_log_mean_exp, log_mean_exp
-from tfdgm.models.vae import kl_warmup_weight
+from tfdgm.measures import multimodal_coherence as coherence
+from tfdgm.models.vae import _HEAD_FOR_SUPPORT, kl_warmup_weight
 
 tfd = tfp.distributions
 
 FUSIONS = ("poe", "moe", "mopoe")
 MASK = "mask"
-_HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real": "normal"}
 
 
 @registry.register(
@@ -76,8 +76,9 @@ _HEAD_FOR_SUPPORT = {"binary": "bernoulli", "categorical": "categorical", "real"
     family="latent-variable",
     datasets=("digits-multimodal",),
     training=dict(epochs=100, batch_size=64),  # docs/conditional.md: MoPoE, label weight 50
-    hparams=dict(latent_dim=8, hidden_units=(256, 128), fusion="mopoe",
-                 likelihood_weights={"label": 50.0}),  # fmt: skip
+    hparams=dict(
+        latent_dim=8, hidden_units=(256, 128), fusion="mopoe", likelihood_weights={"label": 50.0}
+    ),
     tiny=dict(latent_dim=2, hidden_units=(8,), log_prob_samples=20),
     variants={"moe": dict(fusion="moe", num_importance_samples=2), "mopoe": dict(fusion="mopoe")},
     description="multimodal VAE (product / mixture of experts), image + label",
@@ -445,7 +446,7 @@ class MultimodalVAE(GenerativeModel):
 
     def summary_metrics(self, dataset) -> dict:
         """Coherence on digits with ``image`` and ``label`` modalities (see
-        :func:`coherence`); nothing for other data."""
+        :func:`tfdgm.measures.multimodal_coherence`); nothing for other data."""
         if {"image", "label"} - set(self.names) or dataset.image_shape != (8, 8):
             return {}
         return coherence(self, dataset)
@@ -522,34 +523,3 @@ class MultimodalVAE(GenerativeModel):
             "likelihood_weights": self.likelihood_weights,
             "kl_warmup": self.kl_warmup,
         }
-
-
-def coherence(model, dataset, num_samples: int = 1000, seed=(0, 3)) -> dict:
-    """Figures of a multimodal model of 8x8 digits with ``image`` and ``label`` modalities,
-    judged by the shipped digits classifier (:func:`tfdgm.metrics.digits_classifier`):
-
-    - ``image_to_label_accuracy``: the label generated from each test image (the most
-      probable label of p(label | z), z ~ q(z | image)) equals the true one;
-    - ``label_to_image_coherence``: of ``num_samples`` images generated from labels
-      (equal numbers of each), the fraction the classifier labels as the asked digit;
-    - ``joint_coherence``: of ``num_samples`` joint samples (z ~ p(z)), the fraction
-      whose image the classifier labels as the sampled label.
-    """
-    from tfdgm import metrics
-
-    classifier = metrics.digits_classifier((8, 8))
-    k = model.modalities["label"].num_categories
-    image = dataset.x_test["image"]
-    z_mean = model.encode({"image": image}).mean()
-    probs = model.decode(z_mean, "label").distribution.probs_parameter()
-    predicted = np.asarray(tf.argmax(probs, -1))
-    asked = np.arange(num_samples) % k
-    images = model.generate({"label": asked.astype("float32")}, "image", seed=seed)
-    joint = model.sample(num_samples, seed=seed)
-    return {
-        "image_to_label_accuracy": float(np.mean(predicted == dataset.y_test)),
-        "label_to_image_coherence": float(np.mean(classifier.predict(np.asarray(images)) == asked)),
-        "joint_coherence": float(
-            np.mean(classifier.predict(np.asarray(joint["image"])) == np.asarray(joint["label"]))
-        ),
-    }
