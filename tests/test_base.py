@@ -47,6 +47,27 @@ def test_statistics_are_summed_over_batches_and_replicas():
     )
 
 
+def test_uneven_first_batch_over_replicas_is_refused_up_front():
+    """Keras builds a model under a MirroredStrategy from the first batch reduced over the
+    replicas, which fails with a TensorFlow AddN shape error when the replicas' slices
+    differ (33 = 17 + 16): fit and evaluate say so in a ValueError first; an epoch's short
+    last batch (203 = 6 x 32 + 11) is fine."""
+    x = _binary(66)
+    with _mirrored().scope():
+        model = tfdgm.FactorizedCategorical((6,), num_categories=2)
+        model.compile_default()
+    with pytest.raises(ValueError, match="33 examples.*2 replicas.*cannot split evenly"):
+        model.fit(x, epochs=1, batch_size=33, verbose=0)
+    with pytest.raises(ValueError, match="validation_data has 15 examples"):
+        model.fit(x, validation_data=x[:15], epochs=1, batch_size=32, verbose=0)
+    pipeline = tf.data.Dataset.from_tensor_slices(x).batch(11)
+    with pytest.raises(ValueError, match="11 examples"):
+        model.fit(pipeline, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="the data has 5 examples"):
+        model.evaluate(x[:5], verbose=0)
+    model.fit(x, validation_data=x[:16], epochs=1, batch_size=22, verbose=0)
+
+
 def test_statistics_are_applied_before_validation():
     """The first epoch's validation loss already uses that epoch's estimate (the M-step
     runs before validation, not after it)."""

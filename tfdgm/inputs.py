@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdgm import data as _data
+from tfdgm import distribute as _distribute
 
 #: How many training examples ``fit`` hands to ``initialize(x)``.
 INITIALIZE_EXAMPLES = 512
@@ -271,6 +272,9 @@ def fit_inputs(model, x, y, batch_size, validation_data, options: dict):
     x, y, probe, weights = keras_inputs(model, x, y, options, fitting=True)  # lists, (x,)...
     examples = check_inputs(model, probe, y)
     check_inputs(model, validation_data, what="validation_data")
+    _distribute.check_replica_batch(model, probe, batch_size, batched=probe is not x)
+    val_batch = options.get("validation_batch_size", batch_size)
+    _distribute.check_replica_batch(model, validation_data, val_batch, "validation_data")
     if isinstance(x, tf.data.Dataset):
         options.setdefault("shuffle", False)  # a pipeline shuffles itself
     elif arrays(x) and arrays(y, True) and not KERAS_ONLY.intersection(options):
@@ -299,6 +303,9 @@ def evaluate_inputs(model, x, y, options: dict):
     sample weights become a pipeline (Keras' adapter drops weights that come without y)."""
     x, y, probe, weights = keras_inputs(model, x, y, options)
     check_inputs(model, probe, y)
+    _distribute.check_replica_batch(
+        model, probe, options.get("batch_size"), "the data", batched=probe is not x
+    )
     if weights is not None:
         x, y = pipeline(x, y, weights, options.pop("batch_size", None), shuffle=False), None
     return x, y
