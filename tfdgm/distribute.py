@@ -63,9 +63,7 @@ def is_chief(resolver) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def check_replica_batch(
-    model, x, batch_size=None, what="the training data", batched=False
-) -> None:
+def check_replica_batch(model, x, batch_size=None, what="the training data", batched=False) -> None:
     """Refuse a first batch that the replicas of ``model``'s ``MirroredStrategy`` cannot
     split evenly, with a ValueError that says so.
 

@@ -222,8 +222,6 @@ def check_inputs(model, x, y=None, what="inputs"):
     return examples
 
 
-
-
 def validate(model, x):
     """``x`` checked against ``model``'s event shape and support, as float32 NumPy (a
     dict of arrays for a model of named modalities); see ``GenerativeModel.validate``."""
