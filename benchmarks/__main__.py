@@ -248,7 +248,9 @@ def sampling(quick: bool) -> list[str]:
         entry = registry.get(name)
         _, hparams = settings.entry_settings(entry)
         model = (entry.build or entry.cls.for_dataset)(digits, seed=0, **hparams)
-        cells = [_seconds(lambda n=n: model.sample(n, seed=(0, 1)), repeats) for n in (64, 1024)]
+        cells = [
+            _seconds(lambda n=n, m=model: m.sample(n, seed=(0, 1)), repeats) for n in (64, 1024)
+        ]
         steps = model.event_size
         lines.append(
             f"| {name} | {steps} | {cells[0]:.3f} | {cells[1]:.3f} | {cells[1] / steps * 1e3:.2f} |"
@@ -261,7 +263,10 @@ def sampling(quick: bool) -> list[str]:
         lines += ["|---|---|---|---|---|"]
         for sampler in ("ddpm", "ddim"):
             for steps in counts:
-                call = lambda: model.sample(64, seed=(0, 1), num_steps=steps, sampler=sampler)
+
+                def call(steps=steps, sampler=sampler):
+                    return model.sample(64, seed=(0, 1), num_steps=steps, sampler=sampler)
+
                 sec = _seconds(call, 1 if steps >= 1000 else repeats)
                 lines.append(
                     f"| {sampler} | {steps} | {sec:.2f} | {sec / 64 * 1e3:.1f} | "
