@@ -53,24 +53,26 @@ def image_grid(
     head = 0.35 if title else 0.0  # inches reserved for the title
     width = ncols * cell + 2 * margin
     height = nrows * cell + 2 * margin + head
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(width, height),
-        squeeze=False,
-        gridspec_kw=dict(
-            left=margin / width,
-            right=1 - margin / width,
-            bottom=margin / height,
-            top=1 - (margin + head) / height,
-            wspace=GRID_GAP,
-            hspace=GRID_GAP,
-        ),
-    )
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, image in zip(axes.ravel(), images):
-        ax.imshow(image, cmap="gray_r", vmin=vmin, vmax=vmax, interpolation="nearest")
+    fig = plt.figure(figsize=(width, height))
+    # One Axes holding every image, in inches from its top left corner (an Axes per image
+    # cost ~15 ms each to make and draw: 0.9 s of CPU for a grid of 64). Each image is
+    # laid out as a grid of Axes would: cells GRID_GAP of a cell apart, the image as large
+    # as its aspect lets it be in its cell, centred.
+    area_w, area_h = ncols * cell, nrows * cell
+    ax = fig.add_axes((margin / width, margin / height, area_w / width, area_h / height))
+    ax.axis("off")
+    ax.set_xlim(0, area_w)
+    ax.set_ylim(area_h, 0)
+    cell_w = area_w / (ncols + (ncols - 1) * GRID_GAP)
+    cell_h = area_h / (nrows + (nrows - 1) * GRID_GAP)
+    scale = min(cell_w / shape[1], cell_h / shape[0])  # inches per pixel
+    w, h = shape[1] * scale, shape[0] * scale
+    for i, image in enumerate(images):
+        row, col = divmod(i, ncols)
+        x = col * cell_w * (1 + GRID_GAP) + (cell_w - w) / 2
+        y = row * cell_h * (1 + GRID_GAP) + (cell_h - h) / 2
+        ax.imshow(image, cmap="gray_r", vmin=vmin, vmax=vmax, interpolation="nearest",
+                  extent=(x, x + w, y + h, y), aspect="auto")  # fmt: skip
     if title:
         fig.suptitle(title, y=1 - margin / height, va="top")
     return fig
