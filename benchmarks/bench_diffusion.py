@@ -9,17 +9,19 @@ number of steps, 64 images per call. Prints examples/s, ratios and the machine l
 (others may share the CPU: read ratios from one run, best of repeats).
 
     python benchmarks/bench_diffusion.py [--steps 60] [--repeats 3] [--quick]
-    python benchmarks/bench_diffusion.py --run RUN [--plot steps.png]
+    python benchmarks/bench_diffusion.py --run RUN [--plot steps.png] [--seeds 10 --full-seeds 2]
     python benchmarks/bench_diffusion.py --run RUN --guidance 0,1,3 [--sample-steps 50]
 
 With ``--run`` (a folder of ``tfdgm train ddpm``): quality against the number of DDIM steps
 instead, i.e. FD and KID (``tfdgm.metrics.sample_quality``: the shipped classifier's
-features on digits) of as many DDIM (eta = 0) samples as the test split has, seed (0, 0),
-at 10, 20, 50, 100 and T steps, with the seconds per image, the train-vs-test reference,
-and a plot of FD against steps. With ``--guidance`` (a conditional run, ``--hparam
-num_classes=10``): for each guidance scale w, 1,000 DDIM samples (100 per digit, seed (0, 3))
-and the fraction the shipped digits classifier labels as the asked digit (the run's
-``label_coherence``), with FD and KID of the first as many as the test split has.
+features on digits) of as many DDIM (eta = 0) samples as the test split has, seed (0, 0)
+(with ``--seeds K``: mean and sd over the seeds (0, 0) ... (K - 1, 0), as
+``scripts/diffusion_quality.py``; ``--full-seeds`` draws at T steps, the costly row), at 10,
+20, 50, 100 and T steps, with the seconds per image of the first draw, the train-vs-test
+reference, and a plot of FD and KID against steps. With ``--guidance`` (a conditional run,
+``--hparam num_classes=10``): for each guidance scale w, 1,000 DDIM samples (100 per digit,
+seed (0, 3)) and the fraction the shipped digits classifier labels as the asked digit (the
+run's ``label_coherence``), with FD and KID of the first as many as the test split has.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def sampling(num_steps, repeats, n=64) -> dict:
     return out
 
 
-def quality_against_steps(run: str, plot: str | None) -> None:
+def quality_against_steps(run: str, plot: str | None, seeds=1, full_seeds=None) -> None:
     import json
 
     from tfdgm import data, metrics
@@ -124,20 +126,27 @@ def quality_against_steps(run: str, plot: str | None) -> None:
     reference = metrics.sample_quality(
         dataset.x_train[: len(dataset.x_test)], dataset, reference=True
     )
-    print(f"{dataset.name}, T = {ddpm.num_timesteps}, {len(dataset.x_test)} samples per row")
+    print(f"{dataset.name}, T = {ddpm.num_timesteps}, {len(dataset.x_test)} samples per draw")
     print(f"train vs test reference: FD {reference['fd_reference']:.3f}, "
           f"KID {reference['kid_reference']:.4f}")  # fmt: skip
-    print(f"{'sampler':<8} {'steps':>5} {'FD':>8} {'KID':>8} {'ms/image':>9}")
+    print(f"{'sampler':<6} {'steps':>5} {'draws':>5} {'FD':>8} {'sd':>6} {'KID':>8} {'sd':>7} "
+          f"{'ms/image':>9}  (FD, KID of seed (0, 0))")  # fmt: skip
     rows = []
     for steps in (10, 20, 50, 100, ddpm.num_timesteps):
-        n = len(dataset.x_test)
-        start = time.perf_counter()
-        samples = np.asarray(ddpm.sample(n, seed=(0, 0), num_steps=steps, sampler="ddim"))
-        seconds = (time.perf_counter() - start) / n
-        quality = metrics.sample_quality(samples, dataset)
-        rows.append((steps, quality["fd"], quality["kid"]))
-        print(f"{'ddim':<8} {steps:>5} {quality['fd']:>8.3f} {quality['kid']:>8.4f} "
-              f"{1e3 * seconds:>9.2f}", flush=True)  # fmt: skip
+        n, fds, kids, seconds = len(dataset.x_test), [], [], None
+        draws = seeds if steps < ddpm.num_timesteps or full_seeds is None else full_seeds
+        for k in range(draws):  # seeds (0, 0), (1, 0), ... as scripts/diffusion_quality.py
+            start = time.perf_counter()
+            samples = np.asarray(ddpm.sample(n, seed=(k, 0), num_steps=steps, sampler="ddim"))
+            seconds = seconds or (time.perf_counter() - start) / n  # the first call's
+            quality = metrics.sample_quality(samples, dataset)
+            fds.append(quality["fd"])
+            kids.append(quality["kid"])
+        fd, kid, ddof = np.asarray(fds), np.asarray(kids), min(1, draws - 1)
+        rows.append((steps, fd.mean(), fd.std(ddof=ddof), kid.mean(), kid.std(ddof=ddof)))
+        print(f"{'ddim':<6} {steps:>5} {draws:>5} {fd.mean():>8.3f} {fd.std(ddof=ddof):>6.3f} "
+              f"{kid.mean():>8.4f} {kid.std(ddof=ddof):>7.4f} {1e3 * seconds:>9.2f}  "
+              f"({fd[0]:.3f}, {kid[0]:.4f})", flush=True)  # fmt: skip
     print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
     if plot:
         import matplotlib
@@ -145,12 +154,19 @@ def quality_against_steps(run: str, plot: str | None) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="DDIM (eta = 0)")
-        ax.axhline(reference["fd_reference"], color="gray", ls="--", label="train vs test")
-        ax.set(xscale="log", xlabel="sampling steps", ylabel="FD (classifier features)")
-        ax.set_title(f"DDPM on {dataset.name}: quality against steps")
-        ax.legend()
+        steps, fd, fd_sd, kid, kid_sd = map(np.asarray, zip(*rows))
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        label = "DDIM (eta = 0)" + (f", mean +- sd of {seeds} draws" if seeds > 1 else "")
+        for ax, y, sd, ref, name in (
+            (axes[0], fd, fd_sd, reference["fd_reference"], "FD"),
+            (axes[1], kid, kid_sd, reference["kid_reference"], "KID"),
+        ):
+            ax.errorbar(steps, y, yerr=sd if seeds > 1 else None, fmt="o-", capsize=3,
+                        label=label)  # fmt: skip
+            ax.axhline(ref, color="gray", ls="--", label="train vs test (one draw)")
+            ax.set(xscale="log", xlabel="sampling steps", ylabel=f"{name} (classifier features)")
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f"DDPM on {dataset.name}: quality against DDIM steps")
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
 
@@ -189,6 +205,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="no XLA, sampling up to 100 steps")
     parser.add_argument("--run", help="a ddpm run folder: quality against DDIM steps")
     parser.add_argument("--plot", help="with --run: write the FD-against-steps plot here")
+    parser.add_argument("--seeds", type=int, default=1, help="with --run: draws per row")
+    parser.add_argument("--full-seeds", type=int, help="with --run: draws at T steps (--seeds)")
     parser.add_argument("--guidance", help="with --run: coherence at these scales, e.g. 0,1,3")
     parser.add_argument("--sample-steps", type=int, default=50, help="with --guidance")
     args = parser.parse_args()
@@ -196,7 +214,7 @@ def main():
         scales = [float(w) for w in args.guidance.split(",")]
         return coherence_against_guidance(args.run, scales, args.sample_steps)
     if args.run:
-        return quality_against_steps(args.run, args.plot)
+        return quality_against_steps(args.run, args.plot, args.seeds, args.full_seeds)
     x = make_data(args.steps * BATCH)
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
     print(

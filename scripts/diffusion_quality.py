@@ -1,7 +1,9 @@
-"""Sample quality of trained DDPM runs on 8x8 digits, with the spread over sampling seeds.
+"""Sample quality of trained runs on 8x8 digits, with the spread over sampling seeds.
 
-For each run folder of ``tfdgm train ddpm`` (digits-continuous), draws as many samples as
-the test split has (300) with DDIM (eta = 0) at ``--steps`` steps, for the sampling seeds
+For each run folder of ``tfdgm train MODEL`` on digits-continuous (a DDPM, or any model
+with ``sample(n, seed=...)``: WGAN-GP, GAN, ...), draws as many samples as the test split
+has (300) -- a DDPM with DDIM (eta = 0) at ``--steps`` steps, any other model with its own
+``sample`` -- for the sampling seeds
 (0, 0) (the seed of ``metrics.json`` and ``benchmarks/bench_diffusion.py --run``), (1, 0),
 ..., (k - 1, 0), and prints FD and KID (``tfdgm.metrics.sample_quality``: the shipped
 digits classifier's features, against the 300 test digits) of each seed, their mean and
@@ -53,7 +55,8 @@ def reference(dataset, seeds: int) -> dict:
 
 
 def load(run: str, dataset):
-    """(the run's DDPM, epochs trained): ``model.keras``, or the weights in ``backup.npz``."""
+    """(the run's model, epochs trained): ``model.keras``, or a DDPM's weights in
+    ``backup.npz``."""
     if os.path.exists(os.path.join(run, "model.keras")):
         with open(os.path.join(run, "metrics.json")) as f:
             epochs = json.load(f).get("epochs")
@@ -70,19 +73,22 @@ def load(run: str, dataset):
 
 
 def evaluate(run: str, dataset, steps: int, seeds: int, classifier, raw=False) -> dict:
-    ddpm, epochs = load(run, dataset)
-    if raw:  # sample with the trained weights: copy them over their EMA
-        for ema, weight in zip(ddpm.ema_weights, ddpm.denoiser.trainable_variables):
+    model, epochs = load(run, dataset)
+    diffusion = isinstance(model, DDPM)
+    if raw and diffusion:  # sample with the trained weights: copy them over their EMA
+        for ema, weight in zip(model.ema_weights, model.denoiser.trainable_variables):
             ema.assign(weight)
+    ddim = dict(num_steps=steps, sampler="ddim", eta=0.0) if diffusion else {}
     n, fds, kids = len(dataset.x_test), [], []
     for k in range(seeds):
-        samples = np.asarray(ddpm.sample(n, seed=(k, 0), num_steps=steps, sampler="ddim", eta=0.0))
+        samples = np.asarray(model.sample(n, seed=(k, 0), **ddim))
         quality = metrics.sample_quality(samples, dataset)
         fds.append(quality["fd"])
         kids.append(quality["kid"])
         if k == 0:
             classes = _classes(classifier, samples)
-    return {"fd": fds, "kid": kids, "classes": classes.tolist(), "epochs": epochs}
+    return {"fd": fds, "kid": kids, "classes": classes.tolist(), "epochs": epochs,
+            "sampler": f"DDIM {steps}" if diffusion else "sample"}  # fmt: skip
 
 
 def _line(name, result):
@@ -113,7 +119,8 @@ def main():
     for run in args.runs:
         results[run] = evaluate(run, dataset, args.steps, args.seeds, classifier, args.raw)
         name = (
-            f"{os.path.basename(run.rstrip('/'))} ({results[run]['epochs']} ep.), DDIM {args.steps}"
+            f"{os.path.basename(run.rstrip('/'))} ({results[run]['epochs']} ep.), "
+            f"{results[run]['sampler']}"
         )
         print(_line(name, results[run]))
         print("  classes (seed 0):", " ".join(f"{p:.3f}" for p in results[run]["classes"]),

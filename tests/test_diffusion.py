@@ -413,3 +413,17 @@ def test_sample_weights_weigh_the_per_example_simple_loss():
     weighted = model._objective(tf.constant(x), None, False, tf.constant([1.0, 1.0, 0.0, 0.0]))
     np.testing.assert_allclose(float(weighted["loss"]), per_example[:2].mean(), rtol=1e-5)
     assert per_example.shape == (4,) and per_example[2:].mean() != per_example[:2].mean()
+
+
+def test_run_metrics_reuse_the_samples_only_when_the_default_sampler_is_ddim_50():
+    from tfdgm import data
+
+    dataset = data.load("digits-continuous")
+    tiny = dict(num_timesteps=50, architecture="mlp", units=16, num_blocks=1, embedding_dim=8)
+    ddim = DDPM.for_dataset(dataset, sampler="ddim", sample_steps=50, seed=0, **tiny)
+    ddpm = DDPM.for_dataset(dataset, seed=0, **tiny)  # the same weights, the ancestral sampler
+    ddpm.set_weights(ddim.get_weights())
+    reused, separate = ddim.summary_metrics(dataset), ddpm.summary_metrics(dataset)
+    assert reused["fd_ddim50"] == reused["fd"]
+    assert separate["fd_ddim50"] == pytest.approx(reused["fd"], rel=1e-5)
+    assert abs(separate["fd"] - reused["fd"]) > 1e-3  # ancestral samples are other samples
