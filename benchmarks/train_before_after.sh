@@ -1,14 +1,18 @@
 #!/bin/bash
-# Alternate the default `tfdgm train NAME` of the tree before last session (3576007) and now.
+# Alternate the default `tfdgm train NAME` of several trees, round-robin.
 # usage (from the repository root):
-#   git worktree add /tmp/tfdgm_before 3576007   (or: git archive 3576007 | tar -x -C DIR)
-#   BEFORE=/tmp/tfdgm_before benchmarks/train_before_after.sh NAME ROUNDS
-# Prints wall and CPU (user + system) seconds of each whole command, with the load.
-name=$1; rounds=${2:-2}; mkdir -p ${OUT:-/tmp/tfdgm_ab}
+#   git archive COMMIT | tar -x -C DIR          (a tree to compare against, e.g. 3576007)
+#   BEFORE=DIR benchmarks/train_before_after.sh NAME ROUNDS        (DIR, then this tree)
+#   TREES="issue=DIR1 start=DIR2 now=$PWD" benchmarks/train_before_after.sh NAME ROUNDS
+# Prints wall and CPU (user + system) seconds of each whole command, with the load
+# average before and after it, and the run's test figures; OUT (default /tmp/tfdgm_ab)
+# keeps each run folder and log.
+name=$1; rounds=${2:-2}; out_root=${OUT:-/tmp/tfdgm_ab}; mkdir -p $out_root
+trees=${TREES:-"before=${BEFORE:-/tmp/tfdgm_before} after=$(pwd)"}
 for r in $(seq 1 $rounds); do
-  for which in before after; do
-    if [ $which = before ]; then pp=${BEFORE:-/tmp/tfdgm_before}; else pp=$(pwd); fi
-    out=${OUT:-/tmp/tfdgm_ab}/$name-$which-$r; rm -rf $out
+  for tree in $trees; do
+    which=${tree%%=*}; pp=${tree#*=}
+    out=$out_root/$name-$which-$r; rm -rf $out
     l0=$(cut -d' ' -f1-3 /proc/loadavg)
     t0=$(date +%s.%N)
     (PYTHONPATH=$pp TF_CPP_MIN_LOG_LEVEL=3 /usr/bin/time -f "cpu %U %S" -o $out.time nice -n 10 python -m tfdgm.cli train $name --out $out > $out.log 2>&1)
@@ -27,8 +31,10 @@ try:
     m = json.load(open(out + "/metrics.json"))
 except Exception as e:
     m = {}
+skip = ("history", "train", "wall_time_s", "examples_per_s", "model", "dataset")
+figures = {k: v for k, v in m.items() if k not in skip}
 print(f"{which:6} round {r}: wall {float(t1)-float(t0):7.1f} s  cpu {cpu} s  train {m.get('wall_time_s')} s  "
-      f"test_nll {m.get('test_nll_nats')}  load {l0} -> {l1}  rc {rc}", flush=True)
+      f"load {l0} -> {l1}  rc {rc}\n        figures {json.dumps(figures, sort_keys=True)}", flush=True)
 PY
   done
 done

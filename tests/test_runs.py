@@ -181,6 +181,30 @@ def test_a_backup_of_another_run_or_unreadable_is_refused(tmp_path):
         run.open_backup()
 
 
+def test_the_backup_holds_the_training_state_and_a_strict_json_history(tiny_run, tmp_path):
+    """The variables read in one call are the model's, in training_state's order; a
+    non-finite value in the logs is stored as null, and read back as None."""
+    from tfdgm.callbacks import BackupAndResume, training_state
+
+    model = tiny_run[0].model
+    backup = BackupAndResume(tmp_path / "b.npz")
+    backup.set_model(model)
+    backup.on_train_begin()
+    for epoch, logs in enumerate(
+        [{"loss": 1.5, "val_loss": math.inf}, {"loss": 1.25, "val_loss": 2.0}]
+    ):
+        backup.on_epoch_begin(epoch)
+        backup.on_epoch_end(epoch, logs)
+    backup.on_train_end()
+    stored = BackupAndResume(tmp_path / "b.npz")
+    assert stored.epoch == 2
+    assert stored.history == backup.history == {"loss": [1.5, 1.25], "val_loss": [None, 2.0]}
+    variables = training_state(model)
+    assert len(stored._arrays) == len(variables)
+    for variable, array in zip(variables, stored._arrays):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), array)
+
+
 # ---------------------------------------------------------------- pictures
 def _pixels(fig) -> np.ndarray:
     """The figure rendered to grey levels in [0, 1] (1 white), rows top to bottom."""
