@@ -55,7 +55,7 @@ OUT = os.environ.get("TFDGM_LAB_OUT", "lab_outputs")
 os.makedirs(OUT, exist_ok=True)
 keras.utils.set_random_seed(0)  # weight initialization and shuffling
 EPOCHS = 3 if FAST else 200  # on two moons, 16 steps per epoch
-LAYERS = 4 if FAST else 8  # couplings of the 2-D flows
+LAYERS = 2 if FAST else 8  # couplings of the 2-D flows
 RESOLUTION = 60 if FAST else 200  # of the density heat maps
 
 
@@ -276,7 +276,7 @@ def bits_per_dim_by_hand(log_p, event_size, num_levels):
 # %%
 digits = data.load(os.environ.get("TFDGM_DIGITS", "digits") + "-continuous")
 D, K = int(np.prod(digits.event_shape)), digits.num_levels  # 64 and 17 for the 8x8 digits
-image_flow = RealNVP.for_dataset(digits, num_layers=4 if FAST else 8, hidden_units=(128,), seed=0)
+image_flow = RealNVP.for_dataset(digits, num_layers=2 if FAST else 8, hidden_units=(128,), seed=0)
 image_flow.compile_default(learning_rate=1e-3)
 # the 1,497 8x8 training images overfit fast: held-out bits/dim is best after about 10 epochs
 image_flow.fit(digits.x_train, epochs=2 if FAST else 10, batch_size=64, verbose=0)

@@ -251,7 +251,7 @@ for name, persistent in (("CD-1", False), ("PCD-1", True)):
     model = RBM.for_dataset(digits, num_hidden=16, persistent=persistent, seed=0)
     model.compile_default(learning_rate=0.05)
     curve = [model.log_likelihood(x_test)["log_likelihood"]]
-    for _ in range(2 if FAST else 6):
+    for _ in range(1 if FAST else 6):
         model.fit(x_train, epochs=max(1, EPOCHS // 6), batch_size=32, verbose=0)
         curve.append(model.log_likelihood(x_test)["log_likelihood"])
     curves[name] = (curve, model)
@@ -278,7 +278,7 @@ plotting.save(fig, f"{OUT}/lab4_rbm_samples.png")
 # spread of w gives the estimate's standard error.
 
 # %%
-rbm64 = RBM.for_dataset(digits, num_hidden=64, seed=0)
+rbm64 = RBM.for_dataset(digits, num_hidden=64, ais_betas=1000 if FAST else 10000, seed=0)
 rbm64.compile_default()
 rbm64.fit(x_train, epochs=EPOCHS, batch_size=32, verbose=0)
 for betas in (100, 1000) if FAST else (100, 1000, 10000):

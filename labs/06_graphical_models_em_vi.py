@@ -500,11 +500,11 @@ flow_target = tfd.MixtureSameFamily(  # one mode near the flow's N(0, I) start, 
     tfd.MultivariateNormalDiag([[-1.5, 0.0], [3.0, 2.5]], [[0.5, 0.5], [0.5, 0.5]]),
 )
 steps = 60 if FAST else 1000
-reverse_flow = tfdgm.RealNVP((2,), num_layers=4, hidden_units=(32, 32), seed=0,
+reverse_flow = tfdgm.RealNVP((2,), num_layers=2 if FAST else 4, hidden_units=(32, 32), seed=0,
                              target_log_prob=lambda x: flow_target.log_prob(x) + 3.0)
 reverse_flow.compile_default(learning_rate=3e-3)
 reverse_flow.fit(reverse_flow.target_batches(num_steps=steps, batch_size=256), verbose=0)
-forward_flow = tfdgm.RealNVP((2,), num_layers=4, hidden_units=(32, 32), seed=0)
+forward_flow = tfdgm.RealNVP((2,), num_layers=2 if FAST else 4, hidden_units=(32, 32), seed=0)
 forward_flow.compile_default(learning_rate=3e-3)
 target_samples = np.asarray(flow_target.sample(256 * 20, seed=(7, 0)))
 forward_flow.fit(target_samples, epochs=max(1, steps // 20), batch_size=256, verbose=0)
