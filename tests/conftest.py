@@ -25,6 +25,22 @@ CASE_IDS = [name if variant is None else f"{name}[{variant}]" for name, variant 
 NUM_EXAMPLES = 64
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Make ``--dist loadgroup`` see ``@pytest.mark.xdist_group``: pytest-xdist (3.8) names
+    a grouped test ``nodeid@group`` by setting ``item._nodeid``, which pytest 9 no longer
+    reads (its node ids live in ``item._id``), so every group was split over both workers
+    and a module fixture behind a group ran on each. A wrapper: it acts after every
+    implementation, xdist's included; a no-op where pytest still reads ``_nodeid`` or
+    without loadgroup."""
+    result = yield
+    for item in items:
+        grouped = vars(item).get("_nodeid")
+        if grouped and hasattr(item, "_id") and item.nodeid != grouped:  # pytest >= 9
+            item._id = type(item._id).parse(grouped)
+    return result
+
+
 _TESTS_RUN = [0]
 
 

@@ -4,6 +4,7 @@ A model joins these tests by being registered (``tfdgm.registry.register``); eve
 variant of its entry runs through the same checks.
 """
 
+import functools
 import json
 import os
 import select
@@ -31,9 +32,10 @@ from tfdgm import NoDensityError, data, registry
 from tfdgm.base import DENSITIES
 
 #: Every (model, variant) pair. Each entry's base configuration runs every check; each
-#: variant runs fit/evaluate/sample/log_prob and save/load in one test, the export in the
-#: shared fresh process, and the density checks (so the suite stays under 10 minutes:
-#: the checks on one configuration share one model and its traced functions).
+#: variant runs fit/evaluate/sample/log_prob, save/load and the export (loaded in the
+#: worker's shared fresh process) in one test, and the density checks (so the suite stays
+#: under 10 minutes: the checks on one configuration share one model and its traced
+#: functions).
 every_case = pytest.mark.parametrize(("name", "variant"), CASES, ids=CASE_IDS)
 BASE_CASES = [case for case in CASES if case[1] is None]
 base_case = pytest.mark.parametrize(
@@ -109,20 +111,30 @@ def _fit_evaluate_sample_log_prob(model, dataset, epochs: int) -> dict:
     return history.history
 
 
-def _save_load(model, dataset, tmp_path, train_on: bool = True):
+def _save_load_export(model, dataset, tmp_path, name, variant, train_on: bool = True):
     """Saved and loaded: the same class and config, equal exported endpoints, and (when
-    ``train_on``) it trains on with the restored optimizer state."""
+    ``train_on``) it trains on with the restored optimizer state. Exported (unless the
+    configuration only changes the training objective, see TRAINING_ONLY): a process that
+    never imports tfdgm or TFP loads the SavedModel, with the live model's metadata and
+    endpoint values (the same values the loaded Keras model is checked against: one pass
+    over the live endpoints serves both checks)."""
     path = str(tmp_path / "model.keras")
     model.save(path)
+    job = _export(model, dataset, tmp_path) if _exports(name, variant) else None
+    expected = _endpoint_values(model, dataset)
     loaded = keras.models.load_model(path)
     assert type(loaded) is type(model)
     assert json.dumps(loaded.get_config(), default=list) == json.dumps(
         model.get_config(), default=list
     )
-    expected, got = _endpoint_values(model, dataset), _endpoint_values(loaded, dataset)
+    got = _endpoint_values(loaded, dataset)
     assert expected.keys() == got.keys()
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=key)
+    if job is not None:
+        result = _FreshLoader.load({"case": job})
+        assert result["imported"] == []  # the loading process never imported them
+        _check_export(model, expected, job, result["case"])
     if train_on:
         loaded.fit(*training_data(loaded, dataset), epochs=1, batch_size=32, verbose=0)
 
@@ -198,18 +210,21 @@ def _labels_refused_by_unconditional_models(model, dataset):
 # step, not running it, is what these tiny tests spend their time on.
 @base_case
 def test_base_configuration(name, variant, tmp_path):
-    """The entry's base configuration: density kind, config round trip, build a no-op;
-    fit, evaluate, sample, log_prob; bad input and unusable labels refused before any
-    step; saved and loaded with equal endpoints, training on; the same training under
+    """The entry's base configuration: density kind, config round trip; fit, evaluate,
+    sample, log_prob; bad input and unusable labels refused before any step; saved and
+    loaded with equal endpoints, training on; exported and loaded in a process without
+    tfdgm, with equal endpoints; build a no-op; the same training under
     ``mixed_float16`` ends within a stated tolerance of this float32 loss."""
     model, dataset = make_tiny(name, variant=variant)
     _density_kind(model, name)
     _config_round_trip(model)
-    _build_is_a_no_op(model)
     history = _fit_evaluate_sample_log_prob(model, dataset, epochs=2)
     _bad_input_raises_before_training(model, dataset)
     _labels_refused_by_unconditional_models(model, dataset)
-    _save_load(model, dataset, tmp_path)
+    _save_load_export(model, dataset, tmp_path, name, variant)
+    # after the export: Keras gives a model built with an input shape a default serving
+    # signature, model(x) (log_prob), which an export of a model without density traces
+    _build_is_a_no_op(model)
     _mixed_float16_matches_float32(name, variant, history["loss"][-1])
 
 
@@ -238,19 +253,30 @@ def _mixed_float16_matches_float32(name, variant, float32_loss: float):
 @variant_case
 def test_variant(name, variant, tmp_path):
     """Each variant of an entry, in one go: density kind, fit, evaluate, sample, log_prob,
-    then the save/load round trip (config, endpoints), and its config differs from the
-    base configuration's (a variant that set nothing would test the base twice). Its
-    export is checked with every
-    other model's in test_export_loads_without_tfdgm; training on after loading, XLA,
-    mixed precision and strategies run on the base configuration."""
+    then the save/load round trip (config, endpoints) and the export (where it exports
+    functions of its own), and its config differs from the base configuration's (a variant
+    that set nothing would test the base twice). Training on after loading, XLA, mixed
+    precision and strategies run on the base configuration."""
     model, dataset = make_tiny(name, variant=variant)
     _density_kind(model, name)
     _fit_evaluate_sample_log_prob(model, dataset, epochs=1)
-    _save_load(model, dataset, tmp_path, train_on=False)
-    base, _ = make_tiny(name)  # the variant is a different model, not its base again
-    assert json.dumps(model.get_config(), default=list, sort_keys=True) != json.dumps(
-        base.get_config(), default=list, sort_keys=True
-    ), f"{name}[{variant}] configures the same model as {name}"
+    _save_load_export(model, dataset, tmp_path, name, variant, train_on=False)
+    assert _config_without_name(model) != _base_config(name), (
+        f"{name}[{variant}] configures the same model as {name}"
+    )
+
+
+def _config_without_name(model) -> str:
+    """The model's config as JSON, less its name (Keras numbers the names of a session's
+    models, so two builds of the same configuration differ by name alone)."""
+    config = {k: v for k, v in model.get_config().items() if k != "name"}
+    return json.dumps(config, default=list, sort_keys=True)
+
+
+@functools.cache
+def _base_config(name) -> str:
+    """The base configuration's config (built once per worker, not once per variant)."""
+    return _config_without_name(make_tiny(name)[0])
 
 
 _LOAD_SCRIPT = textwrap.dedent(
@@ -311,11 +337,6 @@ class _FreshLoader:
         raise AssertionError("the loading process failed:\n" + cls.log.read()[-3000:])
 
 
-#: The export check runs one test per family: it exports the family's configurations and
-#: loads them all in the worker's fresh loading process.
-#: (One session fixture over every model, pinned to a worker by xdist_group, ran on both
-#: workers: loadgroup does not see the mark with pytest 9, so the work was done twice.)
-FAMILIES = sorted({registry.get(name).family for name, _ in CASES})
 #: Hyperparameters that change only the training objective, not one exported function: a
 #: variant that sets nothing else exports what its base configuration exports (and its
 #: save/load round trip is still checked by test_variant).
@@ -335,46 +356,31 @@ TRAINING_ONLY = {
 }
 
 
-def _exported_cases(family):
-    """The family's configurations whose exported functions differ from their base's."""
-    return [
-        (name, variant, case)
-        for (name, variant), case in zip(CASES, CASE_IDS)
-        if registry.get(name).family == family
-        and (variant is None or set(registry.get(name).variants[variant]) - TRAINING_ONLY)
-    ]
+def _exports(name, variant) -> bool:
+    """Whether the configuration's exported functions differ from its base's (every base
+    configuration exports)."""
+    return variant is None or bool(set(registry.get(name).variants[variant]) - TRAINING_ONLY)
 
 
-def _export_family(family, tmp_path):
-    """Export every configuration of ``family`` and load them all without tfdgm."""
-    jobs, live = {}, {}
-    for name, variant, case in _exported_cases(family):
-        folder = tmp_path / f"export-{name}-{variant}"
-        try:
-            model, dataset = make_tiny(name, variant=variant)
-            # one eager step (no traced train step: the export traces its own functions)
-            model.run_eagerly = True
-            model.fit(*training_data(model, dataset, n=32), epochs=1, batch_size=32, verbose=0)
-            model.run_eagerly = False
-            model.export(str(folder / "export"))
-        except Exception as error:
-            live[case] = error
-            continue
-        endpoints = model.export_endpoints()
-        inputs = {}
-        for key, (_, signature) in endpoints.items():
-            values = endpoint_inputs(signature, dataset)
-            inputs[f"{key}:n"] = np.array(len(values))
-            inputs.update({f"{key}:{i}": v for i, v in enumerate(values)})
-        np.savez(folder / "inputs.npz", **inputs)
-        jobs[case] = {
-            "path": str(folder / "export"),
-            "inputs": str(folder / "inputs.npz"),
-            "endpoints": list(endpoints),
-            "out": str(folder / "out.npz"),
-        }
-        live[case] = (model, _endpoint_values(model, dataset))
-    return live, jobs, _FreshLoader.load(jobs)
+def _export(model, dataset, tmp_path) -> dict:
+    """Export ``model`` and write the inputs of its endpoints: the loading process's job.
+    (The export used to have a test per family, on models of its own: each configuration
+    was built, trained a step and its live endpoints evaluated a second time.)"""
+    folder = tmp_path / "export"
+    model.export(str(folder / "saved"))
+    endpoints = model.export_endpoints()
+    inputs = {}
+    for key, (_, signature) in endpoints.items():
+        values = endpoint_inputs(signature, dataset)
+        inputs[f"{key}:n"] = np.array(len(values))
+        inputs.update({f"{key}:{i}": v for i, v in enumerate(values)})
+    np.savez(folder / "inputs.npz", **inputs)
+    return {
+        "path": str(folder / "saved"),
+        "inputs": str(folder / "inputs.npz"),
+        "endpoints": list(endpoints),
+        "out": str(folder / "out.npz"),
+    }
 
 
 def _check_export(model, expected, job, result):
@@ -392,23 +398,6 @@ def _check_export(model, expected, job, result):
     assert set(got.files) == set(expected)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_export_loads_without_tfdgm(family, tmp_path):
-    """Every configuration of the family exports a SavedModel that a process which never
-    imports tfdgm or TFP loads, with the live model's metadata and endpoint values."""
-    live, jobs, results = _export_family(family, tmp_path)
-    assert live and results["imported"] == []  # the loading process never imported them
-    failures = {}
-    for case, value in live.items():
-        try:
-            if isinstance(value, Exception):
-                raise value
-            _check_export(*value, jobs[case], results[case])
-        except Exception as error:  # every configuration's failure, not just the first
-            failures[case] = f"{type(error).__name__}: {error}"
-    assert not failures, failures
 
 
 #: The first base configuration of each family (for XLA below).

@@ -106,6 +106,11 @@ def _exact_log_prob(model, x, mask):
     return (tf.reduce_logsumexp(log_joint, 0) + 2 * np.log(grid[1] - grid[0])).numpy()
 
 
+#: The tests of the trained models run on one test worker, so its fixture trains once per
+#: suite, not once per worker (tests/conftest.py makes --dist loadgroup see the mark).
+TRAINED_GROUP = pytest.mark.xdist_group("multimodal-trained")
+
+
 @pytest.fixture(scope="module")
 def trained():
     """One briefly trained model per fusion (MoE with k = 4), and 4 examples, two of
@@ -123,6 +128,7 @@ def trained():
     return models, x, mask
 
 
+@TRAINED_GROUP
 @pytest.mark.parametrize("fusion", ["poe", "moe", "mopoe"])
 def test_each_bound_is_below_the_importance_sampled_log_likelihood(fusion, trained):
     """E[bound] (mean of 200 draws) <= log p(x_S) by importance sampling (4,000 samples)
@@ -141,6 +147,7 @@ def test_each_bound_is_below_the_importance_sampled_log_likelihood(fusion, train
     np.testing.assert_allclose(log_p, exact, atol=0.1)
 
 
+@TRAINED_GROUP
 @pytest.mark.parametrize("fusion", ["poe", "moe", "mopoe"])
 def test_joint_and_conditional_probabilities_sum_to_one(fusion, trained):
     """sum over every (image, label) of {0,1}^3 x {0,1,2} of p(image, label) = 1, and
