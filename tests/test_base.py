@@ -424,3 +424,52 @@ def test_f_gan_critic_steps_under_mixed_float16_where_its_gradient_leaves_float1
     assert model.discriminator.out.compute_dtype == "float32"
     pearson = tfdgm.FGAN(event_shape=(2,), latent_dim=2, hidden_units=(8,), divergence="pearson")
     assert pearson.discriminator.out.compute_dtype == "float16"
+
+
+# ---------------------------------------------------------------- the train function
+class NoisyMean(GenerativeModel):
+    """N(x; mu + noise, I) with fresh noise from the model's stream every step: a
+    gradient step whose result depends on every batch and every draw, cheap to trace."""
+
+    metric_names = ("loss", "norm")
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__((3,), seed=seed, **kwargs)
+        self.build()
+
+    def _build(self):
+        self.mu = self.add_weight(shape=(3,), initializer="zeros", name="mu")
+
+    def objective(self, x, training=False):
+        noise = 0.1 * tf.random.stateless_normal([3], self._seed())
+        loss = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(x - self.mu - noise), -1))
+        return {"loss": loss, "norm": tf.norm(self.mu)}
+
+    def sample(self, num_samples, seed=None):
+        return self.mu + tf.random.stateless_normal([num_samples, 3], self._seed(seed))
+
+
+def test_several_steps_per_call_train_like_one_step_per_call():
+    """fit with 4 steps per call (tfdgm's one-loop train function) takes the same steps on
+    the same batches as fit with 1 (Keras' own function): 10 batches an epoch, so the last
+    call of an epoch runs 2; a pipeline of unknown length ends its epoch by running out
+    of data mid-call. Same step count, weights and logs: a skipped or doubled step, or a
+    batch taken and dropped, would change them."""
+    from tfdgm import training
+
+    x = np.random.default_rng(0).normal(2.0, 1.0, (160, 3)).astype("float32")
+    unknown_length = tf.data.Dataset.from_tensor_slices(x).filter(lambda v: True).batch(16)
+    runs = []
+    for steps, data_ in ((1, x), (4, x), (4, unknown_length)):
+        model = NoisyMean(seed=0)
+        model.compile_default(learning_rate=0.05, steps_per_execution=steps)
+        history = model.fit(data_, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        assert training.runs_steps_in_one_loop(model) == (steps > 1)
+        assert int(model.optimizer.iterations) == 20
+        runs.append((history.history, model.mu.numpy()))
+    (reference, mu), others = runs[0], runs[1:]
+    for history, other_mu in others:
+        assert history.keys() == reference.keys()
+        for key in reference:
+            np.testing.assert_allclose(history[key], reference[key], rtol=1e-6)
+        np.testing.assert_allclose(other_mu, mu, rtol=1e-6)

@@ -345,6 +345,17 @@ class GenerativeModel(keras.Model):
             self.after_update()
         return self._update_metrics(values, self._batch_weight(x, weights))
 
+    def make_train_function(self, force=False):
+        """Keras' train function; with several steps per call on one device, one
+        ``tf.function`` loop of ``train_step`` (:func:`tfdgm.training.multi_step_function`:
+        the same steps, without Keras' nested function and ``tf.cond`` per step)."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        if _training.runs_steps_in_one_loop(self):
+            self.train_function = _training.multi_step_function(self, self.train_function)
+        return self.train_function
+
     def test_step(self, data):
         x, labels, weights = self._unpack_batch(data)
         with tf.control_dependencies(_checks.batch_checks(self, data, "test")):

@@ -181,3 +181,63 @@ def global_policy(name: str | None):
         yield
     finally:
         keras.mixed_precision.set_global_policy(saved)
+
+
+# ---------------------------------------------------------------- the train function
+def runs_steps_in_one_loop(model) -> bool:
+    """Whether :func:`multi_step_function` serves ``model``: several steps per call, traced
+    (not ``run_eagerly``), without XLA (Keras compiles each step apart from the iterator
+    ops), on one device (no ``tf.distribute`` strategy), and the base ``train_step``."""
+    from tfdgm.base import GenerativeModel
+
+    return (
+        int(model.steps_per_execution) > 1
+        and not model.run_eagerly
+        and not model.jit_compile
+        and not tf.distribute.has_strategy()
+        and model.distribute_strategy is tf.distribute.get_strategy()
+        and type(model).train_step is GenerativeModel.train_step
+    )
+
+
+def multi_step_function(model, fallback):
+    """``fit``'s train function for ``steps_per_execution`` = k > 1: one ``tf.function``
+    call runs up to k ``train_step`` calls in a ``tf.while_loop`` over the batches of the
+    iterator, and returns the last step's logs (the trackers' results).
+
+    Keras 3's own function runs each step as a nested ``tf.function`` inside a ``tf.cond``
+    per step; here the step is traced into the loop's body once and only the fetch of the
+    next batch is conditional (so the k-th step does not take a batch it will not use).
+    The same steps run, on the same batches: when the data run out mid-call the loop stops
+    there (a partial last call), and a call that finds no batch at all raises
+    ``StopIteration``, which ends the epoch as Keras' function does. ``fallback`` (Keras'
+    function) serves any input that is not a ``tf.data`` iterator (``train_on_batch``).
+    """
+    steps = int(model.steps_per_execution)
+
+    def logs():  # what train_step returns, before any step of this call
+        return reducible({tracker.name: tracker.result() for tracker in model.trackers})
+
+    @tf.function(reduce_retracing=True)
+    def run(iterator):
+        def more(step, logs, batch):
+            return tf.logical_and(step < steps, batch.has_value())
+
+        def body(step, logs, batch):
+            logs = model.train_step(batch.get_value())
+            batch = tf.cond(step + 1 < steps, iterator.get_next_as_optional, lambda: batch)
+            return step + 1, logs, batch
+
+        first = iterator.get_next_as_optional()
+        done, last, _ = tf.while_loop(more, body, (tf.constant(0), logs(), first))
+        return done > 0, last
+
+    def function(iterator):
+        if not isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
+            return fallback(iterator)
+        ran, last = run(iterator)
+        if not bool(ran):
+            raise StopIteration
+        return last
+
+    return function
