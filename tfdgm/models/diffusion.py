@@ -120,7 +120,7 @@ def _normal(loc, scale, event_rank):
         num_timesteps=20, architecture="mlp", filters=4, units=16, num_blocks=1, embedding_dim=8
     ),
     variants={
-        "unet": dict(architecture="unet"),
+        "unet": dict(architecture="unet", channel_mult=(1,)),  # 1 level: every U-Net branch
         # options paired two by two: each still runs once, in 2 fewer contract cases
         "x0-cosine": dict(prediction="x0", schedule="cosine"),
         "v": dict(prediction="v", variance="large"),
