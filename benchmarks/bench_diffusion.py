@@ -11,6 +11,7 @@ number of steps, 64 images per call. Prints examples/s, ratios and the machine l
     python benchmarks/bench_diffusion.py [--steps 60] [--repeats 3] [--quick]
     python benchmarks/bench_diffusion.py --run RUN [--plot steps.png] [--seeds 10 --full-seeds 2]
     python benchmarks/bench_diffusion.py --run RUN --guidance 0,1,3 [--sample-steps 50]
+    python benchmarks/bench_diffusion.py --step-cost 32,0,64 32,1,64 48,0,64 32,0,128
 
 With ``--run`` (a folder of ``tfdgm train ddpm``): quality against the number of DDIM steps
 instead, i.e. FD and KID (``tfdgm.metrics.sample_quality``: the shipped classifier's
@@ -22,6 +23,8 @@ reference, and a plot of FD and KID against steps. With ``--guidance`` (a condit
 ``--hparam num_classes=10``): for each guidance scale w, 1,000 DDIM samples (100 per digit,
 seed (0, 3)) and the fraction the shipped digits classifier labels as the asked digit (the
 run's ``label_coherence``), with FD and KID of the first as many as the test split has.
+With ``--step-cost``: CPU time per training batch of the digits U-Net (cosine, v) for each
+``filters,jit,batch``, from ``time.process_time`` (robust to the machine's load).
 """
 
 from __future__ import annotations
@@ -149,26 +152,58 @@ def quality_against_steps(run: str, plot: str | None, seeds=1, full_seeds=None) 
               f"({fd[0]:.3f}, {kid[0]:.4f})", flush=True)  # fmt: skip
     print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
     if plot:
-        import matplotlib
+        label = "DDIM (eta = 0)"
+        if seeds > 1:
+            label += f", mean +- sd of {seeds} draws"
+            label += f" ({full_seeds} at T)" if full_seeds not in (None, seeds) else ""
+        reference = (reference["fd_reference"], reference["kid_reference"])
+        plot_steps(rows, reference, label, f"DDPM on {dataset.name}", plot)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        steps, fd, fd_sd, kid, kid_sd = map(np.asarray, zip(*rows))
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-        label = "DDIM (eta = 0)" + (f", mean +- sd of {seeds} draws" if seeds > 1 else "")
-        for ax, y, sd, ref, name in (
-            (axes[0], fd, fd_sd, reference["fd_reference"], "FD"),
-            (axes[1], kid, kid_sd, reference["kid_reference"], "KID"),
-        ):
-            ax.errorbar(steps, y, yerr=sd if seeds > 1 else None, fmt="o-", capsize=3,
-                        label=label)  # fmt: skip
-            ax.axhline(ref, color="gray", ls="--", label="train vs test (one draw)")
-            ax.set(xscale="log", xlabel="sampling steps", ylabel=f"{name} (classifier features)")
-        axes[0].legend(fontsize=8)
-        fig.suptitle(f"DDPM on {dataset.name}: quality against DDIM steps")
-        fig.tight_layout()
-        fig.savefig(plot, dpi=100)
+def plot_steps(rows, reference, label: str, title: str, path: str) -> None:
+    """FD and KID (mean, sd as error bars) against DDIM steps, beside the reference's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, fd, fd_sd, kid, kid_sd = map(np.asarray, zip(*rows))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, y, sd, ref, name in (
+        (axes[0], fd, fd_sd, reference[0], "FD"),
+        (axes[1], kid, kid_sd, reference[1], "KID"),
+    ):
+        ax.errorbar(steps, y, yerr=sd, fmt="o-", capsize=3, label=label)
+        ax.axhline(ref, color="gray", ls="--", label="train vs test (one draw)")
+        ax.set(xscale="log", xlabel="sampling steps", ylabel=f"{name} (classifier features)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{title}: quality against DDIM steps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def step_cost(configs) -> None:
+    """CPU seconds per training batch of the digits U-Net (cosine, v) in ``fit``, for each
+    ``filters,jit,batch`` (e.g. ``32,0,64``): one warm-up epoch, then 3 epochs timed with
+    ``time.process_time`` (CPU time of this process: robust to other jobs' load)."""
+    from tfdgm import data
+
+    dataset = data.load("digits-continuous")
+    x = np.asarray(dataset.x_train, np.float32)
+    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
+    for config in configs:
+        filters, jit, batch = (int(v) for v in config.split(","))
+        ddpm = DDPM.for_dataset(dataset, filters=filters, schedule="cosine", prediction="v")
+        ddpm.compile_default(1e-3, jit_compile=bool(jit))
+        ddpm.fit(x, epochs=1, batch_size=batch, verbose=0)
+        start = time.process_time()
+        ddpm.fit(x, epochs=3, batch_size=batch, verbose=0)
+        batches = 3 * -(-len(x) // batch)
+        cpu = (time.process_time() - start) / batches
+        print(f"filters {filters:>3} jit {bool(jit)!s:<5} batch {batch:>4}: "
+              f"{1e3 * cpu:6.1f} ms CPU per batch, {1e6 * cpu / batch:6.0f} us per example, "
+              f"{ddpm.denoiser.count_params():,} parameters", flush=True)  # fmt: skip
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
 
 
 def coherence_against_guidance(run: str, scales, steps: int) -> None:
@@ -209,7 +244,10 @@ def main():
     parser.add_argument("--full-seeds", type=int, help="with --run: draws at T steps (--seeds)")
     parser.add_argument("--guidance", help="with --run: coherence at these scales, e.g. 0,1,3")
     parser.add_argument("--sample-steps", type=int, default=50, help="with --guidance")
+    parser.add_argument("--step-cost", nargs="+", help="CPU per batch of FILTERS,JIT,BATCH ...")
     args = parser.parse_args()
+    if args.step_cost:
+        return step_cost(args.step_cost)
     if args.run and args.guidance:
         scales = [float(w) for w in args.guidance.split(",")]
         return coherence_against_guidance(args.run, scales, args.sample_steps)
