@@ -231,3 +231,21 @@ def test_nvil_control_variates_reduce_the_gradient_variance():
     )
     print(f"variance factor REINFORCE / NVIL: {factor:.1f}")
     assert factor > 3, factor
+
+
+def test_bernoulli_log_prob_by_formula_is_tfps():
+    """The training step's log-probabilities by sigmoid cross-entropy equal TFP's Bernoulli
+    log_prob, also at saturated logits and with the prior's one row of logits."""
+    from tfdgm.models.helmholtz import _bernoulli, _bernoulli_log_prob
+
+    rng = np.random.default_rng(0)
+    logits = np.concatenate([rng.normal(0, 3, (5, 6)), [[-60, -20, 0, 20, 60, 1]]]).astype(
+        "float32"
+    )
+    h = (rng.random((6, 6)) < 0.5).astype("float32")
+    np.testing.assert_allclose(
+        _bernoulli_log_prob(logits, h), _bernoulli(logits).log_prob(h), rtol=1e-6, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        _bernoulli_log_prob(logits[0], h), _bernoulli(logits[0]).log_prob(h), rtol=1e-6, atol=1e-5
+    )
