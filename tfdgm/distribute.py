@@ -63,37 +63,23 @@ def is_chief(resolver) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def check_replica_batch(model, x, batch_size=None, what="the training data", batched=False) -> None:
-    """Refuse a first batch that the replicas of ``model``'s ``MirroredStrategy`` cannot
-    split evenly, with a ValueError that says so.
+def check_replica_batch(model, size: int | None, what: str = "the training data") -> None:
+    """Refuse a first batch of ``size`` examples that the replicas of ``model``'s
+    ``MirroredStrategy`` cannot split evenly, with a ValueError that says so.
 
     Keras 3 builds a model under a strategy from the first batch of ``fit`` and
     ``evaluate``, reduced over the replicas (the mean of the per-replica slices), and that
     reduction fails deep inside TensorFlow (an ``AddN`` shape error) when the slices differ
     in size: a global batch of 33 on 2 replicas. Later short batches (an epoch's last)
-    are fine. ``x`` is arrays (batched by ``batch_size``, default 32), a ``tf.data``
-    pipeline, or one batch (``batched``: a generator's first).
+    are fine. ``size`` is None when unknown (nothing is checked).
     """
     import tensorflow as tf
 
-    from tfdgm import data as _data
-
     strategy = model.distribute_strategy
     replicas = strategy.num_replicas_in_sync
-    if x is None or replicas < 2 or not isinstance(strategy, tf.distribute.MirroredStrategy):
+    if size is None or replicas < 2 or not isinstance(strategy, tf.distribute.MirroredStrategy):
         return
-    if isinstance(x, tf.data.Dataset):
-        size = next((len(tf.nest.flatten(b)[0]) for b in x.take(1)), None)
-    else:
-        if isinstance(x, tuple):
-            x = x[0]
-        try:
-            size = _data.num_examples(x)
-        except (TypeError, ValueError):
-            return  # not arrays (a PyDataset): Keras' own message stands
-        if not batched:
-            size = min(size, int(batch_size or 32))  # Keras' default batch size: 32
-    if size is not None and size % replicas:
+    if size % replicas:
         raise ValueError(
             f"{type(model).__name__}: the first batch of {what} has {size} examples, which "
             f"the {replicas} replicas of the MirroredStrategy cannot split evenly (Keras "

@@ -173,6 +173,21 @@ def keras_inputs(model, x, y=None, options=None, what="inputs", fitting=False):
     return x, y, probe, check_weights(model, weights, f"sample_weight of {what}", size)
 
 
+def _first_batch_size(x, batch_size=None, batched=False) -> int | None:
+    """Examples in the first batch Keras makes of arrays ``x`` (``batch_size``, default
+    32), or in ``x`` itself if ``batched`` (a generator's first batch); None for a
+    pipeline (:func:`check_inputs` checks the batches it pulls) or anything else."""
+    if isinstance(x, tuple):
+        x = x[0]
+    if x is None or isinstance(x, tf.data.Dataset):
+        return None
+    try:
+        size = _data.num_examples(x)
+    except TypeError:
+        return None
+    return size if batched else min(size, int(batch_size or 32))
+
+
 def check_inputs(model, x, y=None, what="inputs"):
     """Validate ``x`` (array, dict, tuple or ``tf.data`` pipeline) and refuse labels for
     a model that cannot use them. Returns up to ``INITIALIZE_EXAMPLES`` examples."""
@@ -191,6 +206,8 @@ def check_inputs(model, x, y=None, what="inputs"):
             labels.append(batch_y)
         if labels and all(v is not None for v in labels):
             y = np.concatenate([np.asarray(v) for v in labels])
+        if first:  # a pipeline is not peeked again: that would move its shuffling on
+            _distribute.check_replica_batch(model, _data.num_examples(first[0]), what)
         examples = None
         if first and not isinstance(first[0], dict):
             examples = np.concatenate(first)[:INITIALIZE_EXAMPLES]
@@ -270,9 +287,10 @@ def fit_inputs(model, x, y, batch_size, validation_data, options: dict):
     x, y, probe, weights = keras_inputs(model, x, y, options, fitting=True)  # lists, (x,)...
     examples = check_inputs(model, probe, y)
     check_inputs(model, validation_data, what="validation_data")
-    _distribute.check_replica_batch(model, probe, batch_size, batched=probe is not x)
+    _distribute.check_replica_batch(model, _first_batch_size(probe, batch_size, probe is not x))
     val_batch = options.get("validation_batch_size", batch_size)
-    _distribute.check_replica_batch(model, validation_data, val_batch, "validation_data")
+    val_size = _first_batch_size(validation_data, val_batch)
+    _distribute.check_replica_batch(model, val_size, "validation_data")
     if isinstance(x, tf.data.Dataset):
         options.setdefault("shuffle", False)  # a pipeline shuffles itself
     elif arrays(x) and arrays(y, True) and not KERAS_ONLY.intersection(options):
@@ -301,9 +319,8 @@ def evaluate_inputs(model, x, y, options: dict):
     sample weights become a pipeline (Keras' adapter drops weights that come without y)."""
     x, y, probe, weights = keras_inputs(model, x, y, options)
     check_inputs(model, probe, y)
-    _distribute.check_replica_batch(
-        model, probe, options.get("batch_size"), "the data", batched=probe is not x
-    )
+    size = _first_batch_size(probe, options.get("batch_size"), probe is not x)
+    _distribute.check_replica_batch(model, size, "the data")
     if weights is not None:
         x, y = pipeline(x, y, weights, options.pop("batch_size", None), shuffle=False), None
     return x, y
