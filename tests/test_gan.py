@@ -174,6 +174,18 @@ def test_log_prob_raises_a_clear_error(cls):
     assert not model.has_density
 
 
+def test_a_model_without_a_density_exports_after_build(tmp_path):
+    """After ``build(shape)`` Keras would add a serving signature calling ``self(x)``,
+    which a model without a density refuses (NoDensityError at export); the export holds
+    tfdgm's endpoints only, and samples like the model."""
+    model = MMDNetwork(event_shape=(2,), hidden_units=(4,), seed=0)
+    model.build((None, 2))
+    loaded = tf.saved_model.load(model.export(str(tmp_path / "export")))
+    assert "log_prob" not in list(loaded.signatures.keys())
+    seed = tf.constant([1, 2], tf.int32)
+    np.testing.assert_allclose(loaded.sample(tf.constant(5), seed), model.sample(5, seed=(1, 2)))
+
+
 def test_compile_gives_two_optimizers_and_counts_discriminator_steps():
     model = WGANGP(event_shape=(2,), hidden_units=(8,), discriminator_steps=3, seed=0)
     assert list(model.optimizer_groups()) == ["generator", "discriminator"]

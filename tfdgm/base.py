@@ -534,6 +534,12 @@ class GenerativeModel(keras.Model):
             endpoints["log_prob"] = (lambda x: self.log_prob(x), [self.input_signature()])
         return endpoints
 
+    @property
+    def _default_save_signature(self):
+        """None: the export's signatures are ``export_endpoints`` (Keras would add
+        ``self(x)`` once ``build(shape)`` ran; no density, no ``call``)."""
+        return None
+
     def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):  # noqa: A002
         """Write a SavedModel with float32 signatures (see :func:`tfdgm.export.export`)."""
         from tfdgm.export import export
