@@ -81,6 +81,10 @@ def train(spec: dict, conn) -> None:
     def send(name, arg=None):  # (time, phase, its argument, CPU seconds so far)
         conn.send((time.perf_counter(), name, arg, time.process_time()))
 
+    # Ctrl-C as in a terminal's foreground process: a process started in the background of
+    # a non-interactive shell (``pytest &``) inherits SIGINT ignored, and so would this one
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     _instrument(send, spec.get("light", False), spec.get("eager", False))
     import keras
 
