@@ -245,7 +245,9 @@ for t in (2, T // 2, T):
 toy_model = DDPM.for_dataset(toys, num_timesteps=T, units=64 if FAST else 128, num_blocks=2, seed=0)
 toy_model.compile_default()
 start = time.perf_counter()
-toy_model.fit(toys.x_train[: 512 if FAST else None], epochs=1 if FAST else 100, batch_size=128, verbose=0)
+toy_model.fit(
+    toys.x_train[: 512 if FAST else None], epochs=1 if FAST else 100, batch_size=128, verbose=0
+)
 print(f"8 Gaussians: trained in {time.perf_counter() - start:.0f} s")
 
 # the fast mode trains a small MLP for one pass over 256 digits (the U-Net's graph alone
@@ -254,7 +256,9 @@ tiny = dict(architecture="mlp", units=32, num_blocks=1, embedding_dim=8) if FAST
 digit_model = DDPM.for_dataset(digits, num_timesteps=T, seed=0, **tiny)
 digit_model.compile_default()
 start = time.perf_counter()
-digit_model.fit(digits.x_train[: 256 if FAST else None], epochs=1 if FAST else 100, batch_size=64, verbose=0)
+digit_model.fit(
+    digits.x_train[: 256 if FAST else None], epochs=1 if FAST else 100, batch_size=64, verbose=0
+)
 print(f"digits: trained in {time.perf_counter() - start:.0f} s")
 # (or load a run: keras.saving.load_model("runs/ddpm-digits-continuous/model.keras"))
 
