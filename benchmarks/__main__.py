@@ -108,7 +108,9 @@ NOTES = """## What the defaults are, and why
   `tf.function` call: 10 for every family (8 for the Boltzmann machines, as measured
   before); compare the `steps_per_execution=1` rows. Callbacks then see one batch call
   per 10 steps; pass `steps_per_execution=1` to `compile_default` for batch-by-batch
-  callbacks.
+  callbacks. The k steps of a call run in one `tf.while_loop` of `train_step`
+  (`GenerativeModel.make_train_function`, `tfdgm.training.multi_step_function`), not
+  Keras 3's nested `tf.function` and `tf.cond` per step (one device, no XLA; see below).
 - **XLA** (`jit_compile=True`) is not `compile_default`'s default: compare the `+ XLA`
   rows. It is faster for the flows (RealNVP and MAF: `fit` 1.2-1.4x at batch 128,
   `benchmarks/bench_fit_gap.py`), which is why `tfdgm train realnvp|maf` turns it on;
