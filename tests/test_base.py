@@ -47,6 +47,18 @@ def test_statistics_are_summed_over_batches_and_replicas():
     )
 
 
+def test_steps_per_epoch_must_be_whole_executions():
+    """Keras 3 runs whole executions of steps_per_execution steps: steps_per_epoch=7 at 4
+    per call would train 8 steps an epoch, so it is refused; 8 trains exactly 8."""
+    model = tfdgm.FactorizedCategorical((6,), num_categories=2)
+    model.compile_default(steps_per_execution=4)
+    stream = tf.data.Dataset.from_tensor_slices(_binary(64)).repeat().batch(8)
+    with pytest.raises(ValueError, match="steps_per_epoch=7 .* train 8 steps an epoch"):
+        model.fit(stream, steps_per_epoch=7, epochs=1, verbose=0)
+    model.fit(stream, steps_per_epoch=8, epochs=1, verbose=0)
+    assert float(model.counts.numpy().sum()) == 8 * 8 * 6  # 8 batches of 8 counted
+
+
 def test_uneven_first_batch_over_replicas_is_refused_up_front():
     """Keras builds a model under a MirroredStrategy from the first batch reduced over the
     replicas, which fails with a TensorFlow AddN shape error when the replicas' slices

@@ -279,11 +279,26 @@ def pipeline(x, y=None, weights=None, batch_size: int | None = None, shuffle=Tru
     return _data.without_autotune(ds.batch(batch_size or 32).prefetch(tf.data.AUTOTUNE))
 
 
+def _check_steps(model, steps_per_epoch):
+    """Refuse a ``steps_per_epoch`` that is not a multiple of the model's
+    ``steps_per_execution``: Keras 3 runs whole executions, so 7 steps at 4 per call
+    would train 8 an epoch."""
+    per_call = int(model.steps_per_execution or 1)
+    if steps_per_epoch is not None and per_call > 1 and int(steps_per_epoch) % per_call:
+        raise ValueError(
+            f"{type(model).__name__}: steps_per_epoch={steps_per_epoch} is not a multiple of "
+            f"steps_per_execution={per_call}; Keras would train "
+            f"{-(-int(steps_per_epoch) // per_call) * per_call} steps an epoch. Use a "
+            "multiple, or compile with steps_per_execution=1"
+        )
+
+
 def fit_inputs(model, x, y, batch_size, validation_data, options: dict):
     """``fit``'s inputs checked and made ready for Keras: ``(x, y, batch_size,
     validation_data, examples)``, ``examples`` being up to ``INITIALIZE_EXAMPLES``
     training examples for ``initialize`` (None when unknown). ``options`` (``fit``'s
     other keyword arguments) loses what the pipeline made here takes over."""
+    _check_steps(model, options.get("steps_per_epoch"))
     x, y, probe, weights = keras_inputs(model, x, y, options, fitting=True)  # lists, (x,)...
     examples = check_inputs(model, probe, y)
     check_inputs(model, validation_data, what="validation_data")
