@@ -486,22 +486,7 @@ class GenerativeModel(keras.Model):
         return {"optimizers": dict(self._optimizer_configs), **self._compile_kwargs}
 
     def compile_from_config(self, config):
-        config = dict(config)
-        if "optimizers" in config:
-            optimizers = config.pop("optimizers")
-        else:  # files written before contract v2: Keras' own or "<group>_optimizer" keys
-            optimizers = {
-                k[: -len("_optimizer")]: config.pop(k)
-                for k in list(config)
-                if k.endswith("_optimizer")
-            }
-            if "optimizer" in config:
-                optimizers[next(iter(self.optimizer_groups()))] = config.pop("optimizer")
-            config = {
-                k: config[k]
-                for k in ("jit_compile", "steps_per_execution", "run_eagerly")
-                if k in config
-            }
+        optimizers, config = _training.split_compile_config(self, config)
         optimizers = {g: keras.optimizers.deserialize(c) for g, c in optimizers.items()}
         self.compile(optimizer=optimizers, **config)
 

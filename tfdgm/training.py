@@ -34,6 +34,22 @@ def reducible(logs: dict) -> dict:
 
 
 # ---------------------------------------------------------------- optimizers
+def split_compile_config(model, config: dict) -> tuple[dict, dict]:
+    """``(optimizer configs by group, the other compile arguments)`` of a saved compile
+    config: ``{"optimizers": ..., **kwargs}`` (``get_compile_config``), or from files
+    written before contract v2, Keras' own ``optimizer`` or ``<group>_optimizer`` keys."""
+    config = dict(config)
+    if "optimizers" in config:
+        return config.pop("optimizers"), config
+    optimizers = {
+        k[: -len("_optimizer")]: config.pop(k) for k in list(config) if k.endswith("_optimizer")
+    }
+    if "optimizer" in config:
+        optimizers[next(iter(model.optimizer_groups()))] = config.pop("optimizer")
+    keep = ("jit_compile", "steps_per_execution", "run_eagerly")
+    return optimizers, {k: config[k] for k in keep if k in config}
+
+
 def resolve_optimizers(model, optimizer, kwargs: dict) -> dict:
     """One optimizer per ``model.optimizer_groups()`` group from ``compile``'s arguments
     (see :meth:`GenerativeModel.compile`); pops the ``<group>_optimizer`` keywords from

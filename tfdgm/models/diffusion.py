@@ -509,39 +509,6 @@ class DDPM(DiffusionSampling, GenerativeModel):
             raise ValueError(f"method must be 'bound' or 'ode', got {method!r}")
         return self.elbo(x, seed, labels, **kwargs)
 
-    # ------------------------------------------------------------------ reports and export
-    def figures(self, dataset) -> dict:
-        """The base pictures, plus the forward process on test images (noise levels across)
-        and the reverse chain of the default sampler (its states across); a conditional
-        model's samples one class a row."""
-        figures = super().figures(dataset)
-        if dataset.image_shape is None:
-            return figures
-        from tfdgm import plotting
-
-        if self.num_classes is not None:
-            labels = np.repeat(np.arange(self.num_classes), 8)
-            samples = np.asarray(self.sample(len(labels), seed=(0, 1), labels=labels))
-            figures["samples"] = plotting.image_grid(
-                samples, dataset.image_shape, title="samples, one class a row", vmin=0
-            )
-        x = self.normalize(dataset.x_test[:8])
-        ts = np.linspace(0, self.num_timesteps, 9).round().astype(np.int32)
-        rows = [x] + [self.forward_marginal(x, t).sample(seed=(0, int(t))) for t in ts[1:]]
-        grid = np.stack([self.denormalize(r, quantize=False) for r in rows], 1)
-        vmax = self._levels - 1 if self._levels else 1
-        figures["forward_process"] = plotting.image_grid(
-            grid.reshape(-1, self.event_size), dataset.image_shape, ncols=9,
-            title="forward process q(x_t | x_0), t = 0 ... T", vmin=0, vmax=vmax,
-        )  # fmt: skip
-        states = np.asarray(self.reverse_chain(8, seed=(0, 3)))
-        frames = np.linspace(0, len(states) - 1, 9).round().astype(int)
-        figures["reverse_chain"] = plotting.image_grid(
-            np.swapaxes(states[frames], 0, 1).reshape(-1, self.event_size), dataset.image_shape,
-            ncols=9, title="reverse chain, y_T ... x_0", vmin=0, vmax=vmax,
-        )  # fmt: skip
-        return figures
-
     def get_config(self):
         return {
             **super().get_config(),
